@@ -1,0 +1,309 @@
+//! The support code that generated flows call: the only part of the runtime the `flows!` macro
+//! refers to (as `::hookflow_runtime::__gen`).
+//!
+//! Generated code is data and control flow only: a state enum, a `match`, literals, and calls into
+//! the non-generic helpers here, which are compiled once with the runtime. That keeps a YAML edit
+//! cheap to rebuild (see BENCHMARKS.md) and keeps every operation that can fail in one place where
+//! it returns an [`EvalError`] instead of panicking.
+//!
+//! Values are `serde_json::Value`s held as [`V`] (`Cow`): paths into the delivery (`event.payload.x`)
+//! are borrowed, computed values are owned.
+
+mod ops;
+#[allow(unused_imports)]
+
+pub use ops::*;
+pub use serde_json::{Map, Value};
+pub use std::borrow::Cow;
+
+/// A value during evaluation: borrowed from the delivery or a node output, or computed.
+pub type V<'a> = Cow<'a, Value>;
+
+/// Everything the compiled flows of one binary are; the runtime knows flows only through this.
+#[derive(Debug)]
+pub struct Registry {
+    /// Sorted by name.
+    pub flows: &'static [&'static FlowDef],
+}
+
+impl Registry {
+    pub fn flow(&self, name: &str) -> Option<&'static FlowDef> {
+        self.flows.iter().copied().find(|f| f.name == name)
+    }
+
+    /// The flow and trigger that handle `event_type`, if any (the compiler guarantees at most one).
+    pub fn for_event(&self, event_type: &str) -> Option<(&'static FlowDef, &'static TriggerDef)> {
+        self.flows.iter().copied().find_map(|f| {
+            f.triggers
+                .iter()
+                .find(|t| t.event_type == event_type)
+                .map(|t| (f, t))
+        })
+    }
+}
+
+/// The entry point of a compiled flow: runs from `start` until the flow answers or finishes.
+pub type RunFn = fn(&mut Ctx, NodeIx) -> Result<Yield, FlowError>;
+
+/// Index of a node in its flow's [`FlowDef::nodes`].
+pub type NodeIx = u16;
+
+/// One compiled flow.
+#[derive(Debug)]
+pub struct FlowDef {
+    pub name: &'static str,
+    pub version: &'static str,
+    /// The YAML file it came from, relative to the crate (`flows/github.yaml`).
+    pub file: &'static str,
+    pub triggers: &'static [TriggerDef],
+    pub nodes: &'static [NodeDef],
+    pub run: RunFn,
+}
+
+impl FlowDef {
+    pub fn node_ix(&self, id: &str) -> Option<NodeIx> {
+        self.nodes
+            .iter()
+            .position(|n| n.id == id)
+            .and_then(|i| NodeIx::try_from(i).ok())
+    }
+}
+
+#[derive(Debug)]
+pub struct TriggerDef {
+    pub event_type: &'static str,
+    pub target: NodeIx,
+}
+
+/// What a node is, for listings, diagrams and traces.
+#[derive(Debug)]
+pub struct NodeDef {
+    pub id: &'static str,
+    /// The YAML `type` (`script`, `branch`, `http_response`, `async`, ...).
+    pub kind: &'static str,
+    /// Where the node is defined (1-based line in [`FlowDef::file`]).
+    pub line: u32,
+    /// Outgoing edges: a label (`next`, `default`, the condition text, `on_error`) and the target.
+    pub edges: &'static [EdgeDef],
+}
+
+#[derive(Debug)]
+pub struct EdgeDef {
+    pub label: &'static str,
+    pub to: NodeIx,
+}
+
+/// How a run of a flow stopped.
+#[derive(Debug)]
+pub enum Yield {
+    /// The flow ran to its end without an `http_response`.
+    Finished,
+    /// An `http_response` node answered; `then` is where the flow goes on after the answer is sent.
+    Respond {
+        response: Response,
+        then: Option<NodeIx>,
+    },
+}
+
+/// The answer an `http_response` node produced.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: Body,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Body {
+    /// A body known at compile time, already serialised as JSON.
+    Static(&'static str),
+    /// A body with templates, built at run time.
+    Json(Value),
+}
+
+impl Body {
+    pub fn to_bytes(&self) -> bytes::Bytes {
+        match self {
+            Body::Static(s) => bytes::Bytes::from_static(s.as_bytes()),
+            Body::Json(v) => bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+        }
+    }
+
+    pub fn to_value(&self) -> Value {
+        match self {
+            Body::Static(s) => serde_json::from_str(s).unwrap_or(Value::Null),
+            Body::Json(v) => v.clone(),
+        }
+    }
+}
+
+/// The delivery as flows see it (`event.*`, `headers[...]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Event {
+    pub tenant: Value,
+    pub event_type: Value,
+    pub delivery_id: Value,
+    pub payload: Value,
+    pub headers: Headers,
+}
+
+impl Event {
+    pub fn new(
+        tenant: &str,
+        event_type: &str,
+        delivery_id: &str,
+        headers: Headers,
+        payload: Value,
+    ) -> Self {
+        Event {
+            tenant: Value::String(tenant.to_owned()),
+            event_type: Value::String(event_type.to_owned()),
+            delivery_id: Value::String(delivery_id.to_owned()),
+            payload,
+            headers,
+        }
+    }
+}
+
+/// Request headers with lower-cased names, for case-insensitive lookup.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Headers {
+    /// `(lower-case name, Value::String(value))`, in arrival order; repeated names keep the first.
+    entries: Vec<(String, Value)>,
+}
+
+impl Headers {
+    pub fn new() -> Self {
+        Headers::default()
+    }
+
+    /// Adds a header; the name is lower-cased. Later duplicates of a name are ignored on lookup.
+    pub fn push(&mut self, name: &str, value: &str) {
+        self.entries
+            .push((name.to_ascii_lowercase(), Value::String(value.to_owned())));
+    }
+
+    /// Looks up a header by an already lower-cased name.
+    pub fn get_lower(&self, lower: &str) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n == lower)
+            .map(|(_, v)| v)
+    }
+
+    /// Looks up a header by any-case name.
+    pub fn get(&self, name: &str) -> Option<&Value> {
+        self.entries
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v)
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.entries
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str().unwrap_or_default()))
+    }
+
+    /// The headers as a JSON object (first value of each name).
+    pub fn to_json(&self) -> Value {
+        let mut map = Map::new();
+        for (n, v) in &self.entries {
+            map.entry(n.clone()).or_insert_with(|| v.clone());
+        }
+        Value::Object(map)
+    }
+}
+
+/// The state of one run of a flow: the delivery, the outputs of the nodes that ran, and the work
+/// the run asked for (async flows). Plain data, so that a run can be stored and resumed.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Ctx {
+    pub event: Event,
+    /// Output of each node by [`NodeIx`]; `Null` until the node has run.
+    pub outputs: Vec<Value>,
+    /// The error in scope of an `on_error` target (`error.kind`, `error.message`), else `Null`.
+    pub error: Value,
+    /// Flows started by `async` nodes, to run once the current flow has answered.
+    pub spawns: Vec<Spawn>,
+    /// The nodes this run went through, in order.
+    pub trace: Vec<TraceStep>,
+}
+
+impl Ctx {
+    pub fn new(event: Event, flow: &FlowDef) -> Self {
+        Ctx {
+            event,
+            outputs: vec![Value::Null; flow.nodes.len()],
+            error: Value::Null,
+            spawns: Vec::new(),
+            trace: Vec::new(),
+        }
+    }
+}
+
+/// A flow started by an `async` node.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Spawn {
+    pub flow: &'static str,
+    pub payload: Value,
+}
+
+/// One node of a run: which node, and how it ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TraceStep {
+    pub node: NodeIx,
+    pub outcome: Outcome,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Outcome {
+    Ok,
+    /// A branch took the edge with this label (the condition's text, or `default`).
+    Took(&'static str),
+    Failed(String),
+}
+
+/// An operation that could not be done on the values it got (reading a field of a number,
+/// `len()` of a boolean, ...). Never a panic: the runtime turns it into a flow error.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct EvalError {
+    pub message: String,
+}
+
+impl EvalError {
+    pub fn new(message: impl Into<String>) -> Self {
+        EvalError {
+            message: message.into(),
+        }
+    }
+}
+
+/// A run of a flow failed at a node.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("flow `{flow}` failed at node `{node}` ({file}:{line}): {message}")]
+pub struct FlowError {
+    pub flow: &'static str,
+    pub node: &'static str,
+    pub file: &'static str,
+    pub line: u32,
+    pub message: String,
+}
+
+/// Attaches the flow and node to an [`EvalError`]; called by generated code on the error path.
+#[inline(never)]
+#[cold]
+pub fn node_error(flow: &FlowDef, node: NodeIx, err: EvalError) -> FlowError {
+    let (id, line) = flow
+        .nodes
+        .get(usize::from(node))
+        .map_or(("?", 0), |n| (n.id, n.line));
+    FlowError {
+        flow: flow.name,
+        node: id,
+        file: flow.file,
+        line,
+        message: err.message,
+    }
+}

@@ -1,0 +1,1 @@
+//! Webhook signature verification (placeholder; see issue 4 work).

@@ -1,1 +1,2 @@
 //! Webhook signature verification (placeholder; see issue 4 work).
+//! The server and the `hookflow signature` command share this one code path.

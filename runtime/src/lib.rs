@@ -8,3 +8,4 @@
 pub mod __gen;
 
 pub mod cli;
+pub mod signature;

@@ -1,0 +1,363 @@
+//! `hookflow signature verify|sign` and `hookflow send`: the command-line face of this module.
+//! `verify` runs exactly the code the server runs; `sign` and `send` produce test deliveries the
+//! way each sender would.
+//!
+//! Exit codes: 0 valid / sent with a 2xx answer; 1 invalid / non-2xx answer or network error;
+//! 2 bad usage (unknown algorithm, unreadable file, malformed `--header`, ...).
+
+use super::{SecretRef, SignInput, SignatureSpec, SignedRequest, Signer, Verifier};
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// `hookflow signature ...`
+#[derive(Debug, Args)]
+pub struct SignatureArgs {
+    #[command(subcommand)]
+    pub command: SignatureCommand,
+}
+
+/// The `signature` subcommands.
+#[derive(Debug, Subcommand)]
+pub enum SignatureCommand {
+    /// Check a delivery's signature; prints `valid` (exit 0) or `invalid: <reason>` (exit 1).
+    Verify(VerifyArgs),
+    /// Print the headers a sender would add to this body.
+    Sign(SignArgs),
+}
+
+/// The options shared by `verify`, `sign` and `send` that describe the check.
+#[derive(Debug, Args)]
+pub struct SpecArgs {
+    /// Algorithm: sha256, sha1, sha512, stripe, standard-webhooks, svix, shopify, slack, token,
+    /// twilio, discord, paddle, linear, square, zoom, twitch, hubspot-v3, mailgun, sendgrid.
+    #[arg(long)]
+    pub algorithm: String,
+    /// Secret (or `env:NAME`, `file:PATH`); repeat to try several (rotation). For discord and
+    /// sendgrid: the public key to verify, the private key to sign.
+    #[arg(long = "secret", required = true)]
+    pub secrets: Vec<String>,
+    /// The signature header, if not the sender's standard one.
+    #[arg(long = "signature-header")]
+    pub signature_header: Option<String>,
+    /// `hex` or `base64` (sha256, sha1, sha512 only).
+    #[arg(long)]
+    pub encoding: Option<String>,
+    /// Exact prefix of the signature value, e.g. `sha256=` (sha256, sha1, sha512 only).
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// Replay window in seconds (0: no timestamp check).
+    #[arg(long)]
+    pub tolerance: Option<u64>,
+}
+
+impl SpecArgs {
+    fn spec(&self) -> SignatureSpec {
+        let mut secrets = self.secrets.iter().map(|s| SecretRef(s.clone()));
+        SignatureSpec {
+            algorithm: self.algorithm.clone(),
+            header: self.signature_header.clone(),
+            secret: secrets.next(),
+            secrets: secrets.collect(),
+            encoding: self.encoding.clone(),
+            prefix: self.prefix.clone(),
+            tolerance_seconds: self.tolerance,
+        }
+    }
+}
+
+/// `hookflow signature verify`
+#[derive(Debug, Args)]
+pub struct VerifyArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    /// The raw request body, byte for byte.
+    #[arg(long)]
+    pub body_file: PathBuf,
+    /// A request header, `Name: value`; repeat for each.
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// The full URL the sender posted to (twilio, square, hubspot-v3 sign it).
+    #[arg(long, default_value = "http://127.0.0.1:8080/")]
+    pub url: String,
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    /// Current time as unix seconds (default: the clock).
+    #[arg(long)]
+    pub now: Option<u64>,
+}
+
+/// `hookflow signature sign`
+#[derive(Debug, Args)]
+pub struct SignArgs {
+    #[command(flatten)]
+    pub spec: SpecArgs,
+    #[arg(long)]
+    pub body_file: PathBuf,
+    /// The full URL the delivery will be posted to (twilio, square, hubspot-v3 sign it).
+    #[arg(long, default_value = "http://127.0.0.1:8080/")]
+    pub url: String,
+    #[arg(long, default_value = "POST")]
+    pub method: String,
+    /// Signed timestamp as unix seconds (default: the clock).
+    #[arg(long)]
+    pub now: Option<u64>,
+    /// Message id for schemes that sign one (standard-webhooks, svix, twitch, mailgun token).
+    #[arg(long)]
+    pub id: Option<String>,
+    /// Where to write the signed body for schemes that sign inside it (mailgun).
+    #[arg(long)]
+    pub body_out: Option<PathBuf>,
+}
+
+/// `hookflow send`
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The server (e.g. `http://127.0.0.1:8080`) or a full `/events/webhook/...` URL.
+    pub url: String,
+    /// The `{event_type}` path segment.
+    #[arg(long)]
+    pub event_type: Option<String>,
+    /// The `{tenant}` path segment.
+    #[arg(long, default_value = "demo")]
+    pub tenant: String,
+    /// The body to send, byte for byte.
+    #[arg(long)]
+    pub payload: PathBuf,
+    /// Sign with this algorithm (needs `--secret`).
+    #[arg(long, requires = "secrets")]
+    pub algorithm: Option<String>,
+    /// Signing secret; for discord and sendgrid the private key.
+    #[arg(long = "secret")]
+    pub secrets: Vec<String>,
+    #[arg(long = "signature-header")]
+    pub signature_header: Option<String>,
+    #[arg(long)]
+    pub encoding: Option<String>,
+    #[arg(long)]
+    pub prefix: Option<String>,
+    /// The URL the sender signs, when it differs from where the request goes (the server's
+    /// `public_base_url` + path, behind a tunnel or proxy).
+    #[arg(long)]
+    pub signed_url: Option<String>,
+    /// Extra header, `Name: value`; repeat for each.
+    #[arg(long = "header")]
+    pub headers: Vec<String>,
+    /// Content-Type (default: application/json for bodies that parse as JSON).
+    #[arg(long)]
+    pub content_type: Option<String>,
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+fn usage(msg: impl std::fmt::Display) -> ExitCode {
+    eprintln!("error: {msg}");
+    ExitCode::from(2)
+}
+
+fn parse_header(h: &str) -> Option<(http::HeaderName, http::HeaderValue)> {
+    let (k, v) = h.split_once(':')?;
+    let name = http::HeaderName::from_bytes(k.trim().as_bytes()).ok()?;
+    let value = http::HeaderValue::from_str(v.trim()).ok()?;
+    Some((name, value))
+}
+
+/// Runs `hookflow signature verify|sign`.
+pub fn run(args: SignatureArgs) -> ExitCode {
+    match args.command {
+        SignatureCommand::Verify(a) => verify(a),
+        SignatureCommand::Sign(a) => sign(a),
+    }
+}
+
+fn verify(a: VerifyArgs) -> ExitCode {
+    let verifier = match Verifier::from_spec(&a.spec.spec()) {
+        Ok(v) => v,
+        Err(e) => return usage(format_args!("--{}", e)),
+    };
+    let body = match std::fs::read(&a.body_file) {
+        Ok(b) => b,
+        Err(e) => return usage(format_args!("cannot read {}: {e}", a.body_file.display())),
+    };
+    let mut headers = http::HeaderMap::new();
+    for h in &a.headers {
+        match parse_header(h) {
+            Some((k, v)) => {
+                headers.append(k, v);
+            }
+            None => return usage(format_args!("--header `{h}` is not `Name: value`")),
+        }
+    }
+    let req = SignedRequest {
+        method: &a.method,
+        url: &a.url,
+        headers: &headers,
+        body: &body,
+        now: a.now.unwrap_or_else(unix_now),
+    };
+    match verifier.verify(&req) {
+        Ok(()) => {
+            println!("valid");
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            println!("invalid: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn sign(a: SignArgs) -> ExitCode {
+    let signer = match Signer::from_spec(&a.spec.spec()) {
+        Ok(s) => s,
+        Err(e) => return usage(format_args!("--{e}")),
+    };
+    let body = match std::fs::read(&a.body_file) {
+        Ok(b) => b,
+        Err(e) => return usage(format_args!("cannot read {}: {e}", a.body_file.display())),
+    };
+    let input = SignInput {
+        method: &a.method,
+        url: &a.url,
+        body: &body,
+        now: a.now.unwrap_or_else(unix_now),
+        id: a.id.as_deref(),
+    };
+    let signed = match signer.sign(&input) {
+        Ok(s) => s,
+        Err(e) => return usage(e),
+    };
+    for (k, v) in &signed.headers {
+        println!("{k}: {v}");
+    }
+    if let Some(new_body) = signed.body {
+        match &a.body_out {
+            Some(p) => {
+                if let Err(e) = std::fs::write(p, &new_body) {
+                    return usage(format_args!("cannot write {}: {e}", p.display()));
+                }
+                eprintln!("signed body written to {}", p.display());
+            }
+            None => println!("\n{}", String::from_utf8_lossy(&new_body)),
+        }
+    }
+    ExitCode::SUCCESS
+}
+
+/// Runs `hookflow send`: signs (optionally) and POSTs one delivery, prints the answer.
+pub fn run_send(a: SendArgs) -> ExitCode {
+    let url = if a.url.contains("/events/webhook/") {
+        a.url.clone()
+    } else {
+        let Some(et) = &a.event_type else {
+            return usage("--event-type is required unless URL is a full /events/webhook/... URL");
+        };
+        format!(
+            "{}/events/webhook/{}/{}",
+            a.url.trim_end_matches('/'),
+            a.tenant,
+            et
+        )
+    };
+    let mut body = match std::fs::read(&a.payload) {
+        Ok(b) => b,
+        Err(e) => return usage(format_args!("cannot read {}: {e}", a.payload.display())),
+    };
+    let mut headers: Vec<(String, String)> = Vec::new();
+    for h in &a.headers {
+        match h.split_once(':') {
+            Some((k, v)) if parse_header(h).is_some() => {
+                headers.push((k.trim().to_string(), v.trim().to_string()))
+            }
+            _ => return usage(format_args!("--header `{h}` is not `Name: value`")),
+        }
+    }
+    if let Some(alg) = &a.algorithm {
+        let mut secrets = a.secrets.iter().map(|s| SecretRef(s.clone()));
+        let spec = SignatureSpec {
+            algorithm: alg.clone(),
+            header: a.signature_header.clone(),
+            secret: secrets.next(),
+            secrets: secrets.collect(),
+            encoding: a.encoding.clone(),
+            prefix: a.prefix.clone(),
+            tolerance_seconds: None,
+        };
+        let signer = match Signer::from_spec(&spec) {
+            Ok(s) => s,
+            Err(e) => return usage(format_args!("--{e}")),
+        };
+        let signed_url = a.signed_url.clone().unwrap_or_else(|| url.clone());
+        let signed = match signer.sign(&SignInput {
+            method: "POST",
+            url: &signed_url,
+            body: &body,
+            now: unix_now(),
+            id: None,
+        }) {
+            Ok(s) => s,
+            Err(e) => return usage(e),
+        };
+        headers.extend(signed.headers);
+        if let Some(b) = signed.body {
+            body = b;
+        }
+    }
+    let content_type = a.content_type.clone().unwrap_or_else(|| {
+        if serde_json::from_slice::<serde_json::Value>(&body).is_ok() {
+            "application/json".into()
+        } else {
+            "application/x-www-form-urlencoded".into()
+        }
+    });
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    rt.block_on(async move {
+        let client = match reqwest::Client::builder()
+            .timeout(std::time::Duration::from_secs(30))
+            .build()
+        {
+            Ok(c) => c,
+            Err(e) => {
+                eprintln!("error: {e}");
+                return ExitCode::from(1);
+            }
+        };
+        let mut req = client
+            .post(&url)
+            .header("Content-Type", content_type)
+            .body(body);
+        for (k, v) in &headers {
+            req = req.header(k.as_str(), v.as_str());
+        }
+        match req.send().await {
+            Ok(resp) => {
+                let status = resp.status();
+                let text = resp.text().await.unwrap_or_default();
+                println!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+                println!("{text}");
+                if status.is_success() {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                }
+            }
+            Err(e) => {
+                eprintln!("error: could not deliver to {url}: {e}");
+                ExitCode::from(1)
+            }
+        }
+    })
+}

@@ -1,0 +1,202 @@
+//! HMAC primitives shared by every symmetric scheme, and the generic "HMAC of the raw body in a
+//! header" check: `sha256`/`sha1`/`sha512` (GitHub, Gitea, Bitbucket, Jira, Intercom, Typeform),
+//! `shopify` (base64) and `token` (a shared token, no HMAC).
+
+use super::{header, Encoding, SignInput, Signed, SignedRequest, Verifier, VerifyError};
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine as _;
+use hmac::{Hmac, Mac};
+use sha2::Digest as _;
+use subtle::ConstantTimeEq;
+
+/// The hash under an HMAC.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Digest {
+    Sha1,
+    Sha256,
+    Sha512,
+}
+
+impl Digest {
+    pub(crate) fn len(self) -> usize {
+        match self {
+            Digest::Sha1 => 20,
+            Digest::Sha256 => 32,
+            Digest::Sha512 => 64,
+        }
+    }
+
+    /// The algorithm name, which is also the conventional header prefix (`sha256=`).
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Digest::Sha1 => "sha1",
+            Digest::Sha256 => "sha256",
+            Digest::Sha512 => "sha512",
+        }
+    }
+}
+
+/// HMAC of the concatenation of `parts` (no copy of the body is made).
+pub(crate) fn mac(d: Digest, key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    fn run<M: Mac + hmac::digest::KeyInit>(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+        // HMAC accepts keys of any length, so this never fails; an empty result never matches.
+        match <M as hmac::digest::KeyInit>::new_from_slice(key) {
+            Ok(mut m) => {
+                for p in parts {
+                    m.update(p);
+                }
+                m.finalize().into_bytes().to_vec()
+            }
+            Err(_) => Vec::new(),
+        }
+    }
+    match d {
+        Digest::Sha1 => run::<Hmac<sha1::Sha1>>(key, parts),
+        Digest::Sha256 => run::<Hmac<sha2::Sha256>>(key, parts),
+        Digest::Sha512 => run::<Hmac<sha2::Sha512>>(key, parts),
+    }
+}
+
+/// HMAC-SHA256, the most common case.
+pub(crate) fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
+    mac(Digest::Sha256, key, parts)
+}
+
+/// Constant-time equality (length is not secret: every signature of a scheme has the same).
+pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && bool::from(a.ct_eq(b))
+}
+
+/// Decodes a hex signature (either case).
+pub(crate) fn decode_hex(header: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
+    hex::decode(value.trim()).map_err(|_| VerifyError::Malformed {
+        header: header.to_string(),
+        detail: "expected a hex signature".into(),
+    })
+}
+
+/// Decodes a standard base64 signature.
+pub(crate) fn decode_b64(header: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
+    B64.decode(value.trim()).map_err(|_| VerifyError::Malformed {
+        header: header.to_string(),
+        detail: "expected a base64 signature".into(),
+    })
+}
+
+pub(crate) fn b64(bytes: &[u8]) -> String {
+    B64.encode(bytes)
+}
+
+/// Verifies the generic scheme: `[prefix]encode(HMAC(secret, body))` in one header.
+/// Without a configured prefix, the conventional `<algorithm>=` prefix is optional.
+pub(crate) fn verify_generic(
+    v: &Verifier,
+    d: Digest,
+    req: &SignedRequest<'_>,
+) -> Result<(), VerifyError> {
+    let raw = header(req, &v.header)?;
+    let value = strip_prefix(&v.header, raw, v.prefix.as_deref(), d)?;
+    let given = match v.encoding {
+        Encoding::Hex => decode_hex(&v.header, value)?,
+        Encoding::Base64 => decode_b64(&v.header, value)?,
+    };
+    check_len(&v.header, &given, d, v.encoding)?;
+    if v.secrets
+        .iter()
+        .any(|s| ct_eq(&mac(d, s.bytes(), &[req.body]), &given))
+    {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
+}
+
+fn strip_prefix<'a>(
+    header: &str,
+    raw: &'a str,
+    prefix: Option<&str>,
+    d: Digest,
+) -> Result<&'a str, VerifyError> {
+    match prefix {
+        Some(p) => raw.strip_prefix(p).ok_or_else(|| VerifyError::Malformed {
+            header: header.to_string(),
+            detail: format!("expected the value to start with `{p}`"),
+        }),
+        None => {
+            let conventional = format!("{}=", d.name());
+            if let Some(rest) = raw.strip_prefix(&conventional) {
+                return Ok(rest);
+            }
+            for other in [Digest::Sha1, Digest::Sha256, Digest::Sha512] {
+                if raw.starts_with(&format!("{}=", other.name())) {
+                    return Err(VerifyError::Malformed {
+                        header: header.to_string(),
+                        detail: format!(
+                            "the value starts with `{}=` but this check uses {} (wrong header or algorithm?)",
+                            other.name(),
+                            d.name()
+                        ),
+                    });
+                }
+            }
+            Ok(raw)
+        }
+    }
+}
+
+/// A decoded signature of the wrong length is a format mistake, not a mismatch: say so.
+pub(crate) fn check_len(
+    header: &str,
+    given: &[u8],
+    d: Digest,
+    enc: Encoding,
+) -> Result<(), VerifyError> {
+    if given.len() == d.len() {
+        return Ok(());
+    }
+    let hint = match enc {
+        Encoding::Base64 if given.len() == d.len() * 3 / 2 => " (is it hex? this check expects base64)",
+        Encoding::Hex => " (is it base64? this check expects hex)",
+        Encoding::Base64 => "",
+    };
+    Err(VerifyError::Malformed {
+        header: header.to_string(),
+        detail: format!(
+            "expected a {}-byte HMAC-{}, got {} bytes{hint}",
+            d.len(),
+            d.name().to_uppercase(),
+            given.len()
+        ),
+    })
+}
+
+pub(crate) fn sign_generic(
+    header: &str,
+    prefix: Option<&str>,
+    enc: Encoding,
+    d: Digest,
+    secret: &[u8],
+    input: &SignInput<'_>,
+) -> Signed {
+    let m = mac(d, secret, &[input.body]);
+    let encoded = match enc {
+        Encoding::Hex => hex::encode(m),
+        Encoding::Base64 => b64(&m),
+    };
+    let prefix = prefix.map_or_else(|| format!("{}=", d.name()), str::to_string);
+    Signed::headers(vec![(header.to_string(), format!("{prefix}{encoded}"))])
+}
+
+/// `token`: the header carries the shared secret itself (GitLab's `X-Gitlab-Token`). Compared as
+/// SHA-256 digests so neither the content nor the length of the token leaks through timing.
+pub(crate) fn verify_token(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), VerifyError> {
+    let given = sha2::Sha256::digest(header(req, &v.header)?.as_bytes());
+    if v.secrets
+        .iter()
+        .any(|s| ct_eq(&sha2::Sha256::digest(s.bytes()), &given))
+    {
+        Ok(())
+    } else {
+        Err(VerifyError::Mismatch)
+    }
+}

@@ -1,0 +1,1 @@
+//! Unit tests: the published vectors of each sender, and the negatives.

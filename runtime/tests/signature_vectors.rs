@@ -37,7 +37,11 @@ fn spec(v: &Value, secrets: Vec<String>) -> SignatureSpec {
 
 fn secrets(v: &Value, key: &str) -> Vec<String> {
     match v.get(key) {
-        Some(Value::Array(a)) => a.iter().filter_map(Value::as_str).map(String::from).collect(),
+        Some(Value::Array(a)) => a
+            .iter()
+            .filter_map(Value::as_str)
+            .map(String::from)
+            .collect(),
         Some(Value::String(s)) => vec![s.clone()],
         _ => Vec::new(),
     }
@@ -45,7 +49,12 @@ fn secrets(v: &Value, key: &str) -> Vec<String> {
 
 fn headers(v: &Value) -> http::HeaderMap {
     let mut h = http::HeaderMap::new();
-    for (k, val) in v.get("headers").and_then(Value::as_object).into_iter().flatten() {
+    for (k, val) in v
+        .get("headers")
+        .and_then(Value::as_object)
+        .into_iter()
+        .flatten()
+    {
         let name = http::HeaderName::from_bytes(k.as_bytes()).expect("header name");
         let value = http::HeaderValue::from_str(val.as_str().unwrap_or_default()).expect("value");
         h.append(name, value);
@@ -56,7 +65,11 @@ fn headers(v: &Value) -> http::HeaderMap {
 #[test]
 fn every_vector_verifies_as_published() {
     let all = vectors();
-    assert!(all.len() >= 40, "expected the full vector set, got {}", all.len());
+    assert!(
+        all.len() >= 40,
+        "expected the full vector set, got {}",
+        all.len()
+    );
     let mut failures = Vec::new();
     for v in &all {
         let name = s(v, "name").unwrap_or("?");
@@ -80,7 +93,10 @@ fn every_vector_verifies_as_published() {
         match (&got, valid) {
             (Ok(()), true) => {}
             (Err(e), false) if Some(e.code()) == s(v, "error_code") => {}
-            _ => failures.push(format!("{name}: expected valid={valid} {:?}, got {got:?}", s(v, "error_code"))),
+            _ => failures.push(format!(
+                "{name}: expected valid={valid} {:?}, got {got:?}",
+                s(v, "error_code")
+            )),
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
@@ -139,7 +155,9 @@ fn signer_reproduces_published_headers_and_round_trips() {
                     .find(|(hk, _)| hk.eq_ignore_ascii_case(k))
                     .map(|(_, hv)| hv.as_str());
                 if got != val.as_str() {
-                    failures.push(format!("{name}: header {k}: expected {val}, signed {got:?}"));
+                    failures.push(format!(
+                        "{name}: header {k}: expected {val}, signed {got:?}"
+                    ));
                 }
             }
         }
@@ -168,6 +186,9 @@ fn signer_reproduces_published_headers_and_round_trips() {
             failures.push(format!("{name}: round trip rejected: {e}"));
         }
     }
-    assert!(reproduced >= 15, "only {reproduced} vectors had sign_headers");
+    assert!(
+        reproduced >= 15,
+        "only {reproduced} vectors had sign_headers"
+    );
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

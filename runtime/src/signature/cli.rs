@@ -346,7 +346,11 @@ pub fn run_send(a: SendArgs) -> ExitCode {
             Ok(resp) => {
                 let status = resp.status();
                 let text = resp.text().await.unwrap_or_default();
-                println!("{} {}", status.as_u16(), status.canonical_reason().unwrap_or(""));
+                println!(
+                    "{} {}",
+                    status.as_u16(),
+                    status.canonical_reason().unwrap_or("")
+                );
                 println!("{text}");
                 if status.is_success() {
                     ExitCode::SUCCESS

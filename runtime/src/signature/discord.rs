@@ -4,7 +4,9 @@
 
 use super::secret::Secret;
 use super::timestamp::parse_unix;
-use super::{bad_timestamp, header, Keys, SignInput, Signed, SignedRequest, SpecError, Verifier, VerifyError};
+use super::{
+    bad_timestamp, header, Keys, SignInput, Signed, SignedRequest, SpecError, Verifier, VerifyError,
+};
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 
 pub(crate) const SIGNATURE: &str = "X-Signature-Ed25519";

@@ -77,10 +77,11 @@ pub(crate) fn decode_hex(header: &str, value: &str) -> Result<Vec<u8>, VerifyErr
 
 /// Decodes a standard base64 signature.
 pub(crate) fn decode_b64(header: &str, value: &str) -> Result<Vec<u8>, VerifyError> {
-    B64.decode(value.trim()).map_err(|_| VerifyError::Malformed {
-        header: header.to_string(),
-        detail: "expected a base64 signature".into(),
-    })
+    B64.decode(value.trim())
+        .map_err(|_| VerifyError::Malformed {
+            header: header.to_string(),
+            detail: "expected a base64 signature".into(),
+        })
 }
 
 pub(crate) fn b64(bytes: &[u8]) -> String {
@@ -155,7 +156,9 @@ pub(crate) fn check_len(
         return Ok(());
     }
     let hint = match enc {
-        Encoding::Base64 if given.len() == d.len() * 3 / 2 => " (is it hex? this check expects base64)",
+        Encoding::Base64 if given.len() == d.len() * 3 / 2 => {
+            " (is it hex? this check expects base64)"
+        }
         Encoding::Hex => " (is it base64? this check expects hex)",
         Encoding::Base64 => "",
     };

@@ -1,5 +1,5 @@
-//! HubSpot v3: `X-HubSpot-Signature-v3` = base64(HMAC-SHA256(client secret, method + URI + body
-//! + timestamp)), with `X-HubSpot-Request-Timestamp` in unix milliseconds. The URI is the full
+//! HubSpot v3: `X-HubSpot-Signature-v3` = base64(HMAC-SHA256(client secret,
+//! method + URI + body + timestamp)), with `X-HubSpot-Request-Timestamp` in unix milliseconds. The URI is the full
 //! request URL with HubSpot's listed percent-escapes decoded. Window: HubSpot says to reject
 //! requests whose timestamp is older than 5 minutes.
 
@@ -57,7 +57,12 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
     let uri = decode_uri(req.url);
     let method = req.method.to_ascii_uppercase();
     let ok = v.secrets.iter().any(|s| {
-        let parts: [&[u8]; 4] = [method.as_bytes(), uri.as_bytes(), req.body, ts_str.as_bytes()];
+        let parts: [&[u8]; 4] = [
+            method.as_bytes(),
+            uri.as_bytes(),
+            req.body,
+            ts_str.as_bytes(),
+        ];
         ct_eq(&mac256(s.bytes(), &parts), &given)
     });
     if !ok {

@@ -21,7 +21,8 @@ fn timestamp_ms(req: &SignedRequest<'_>) -> Option<Result<i64, VerifyError>> {
 
 pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), VerifyError> {
     let given = decode_hex(&v.header, header(req, &v.header)?)?;
-    if !v.secrets
+    if !v
+        .secrets
         .iter()
         .any(|s| ct_eq(&mac256(s.bytes(), &[req.body]), &given))
     {
@@ -42,6 +43,9 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
 pub(crate) fn sign(header: &str, secret: &[u8], input: &SignInput<'_>) -> Signed {
     Signed::headers(vec![
         (TIMESTAMP.to_string(), (input.now * 1000).to_string()),
-        (header.to_string(), hex::encode(mac256(secret, &[input.body]))),
+        (
+            header.to_string(),
+            hex::encode(mac256(secret, &[input.body])),
+        ),
     ])
 }

@@ -278,11 +278,9 @@ impl Scheme {
     /// The sender's replay window (see docs/signatures.md for the source of each).
     fn default_window(self) -> Window {
         match self {
-            Scheme::Hmac(_)
-            | Scheme::Shopify
-            | Scheme::Token
-            | Scheme::Twilio
-            | Scheme::Square => Window::NONE,
+            Scheme::Hmac(_) | Scheme::Shopify | Scheme::Token | Scheme::Twilio | Scheme::Square => {
+                Window::NONE
+            }
             Scheme::Stripe => Window::past(300),
             Scheme::StandardWebhooks { .. } | Scheme::Slack => Window::both(300),
             Scheme::Paddle => Window::past(5),
@@ -344,9 +342,9 @@ impl Checked {
                 return Err(SpecError::new(
                     "header",
                     format!(
-                        "algorithm `{}` needs `header` (the header the sender puts the signature in)",
-                        spec.algorithm
-                    ),
+                    "algorithm `{}` needs `header` (the header the sender puts the signature in)",
+                    spec.algorithm
+                ),
                 ))
             }
         };
@@ -355,9 +353,9 @@ impl Checked {
                 return Err(SpecError::new(
                     "encoding",
                     format!(
-                        "`encoding` only applies to sha256, sha1 and sha512; `{}` has a fixed format",
-                        spec.algorithm
-                    ),
+                    "`encoding` only applies to sha256, sha1 and sha512; `{}` has a fixed format",
+                    spec.algorithm
+                ),
                 ))
             }
             None => Encoding::Hex,
@@ -391,7 +389,10 @@ impl Checked {
         if secrets.is_empty() {
             return Err(SpecError::new(
                 "secret",
-                format!("algorithm `{}` needs `secret` (or `secrets`)", spec.algorithm),
+                format!(
+                    "algorithm `{}` needs `secret` (or `secrets`)",
+                    spec.algorithm
+                ),
             ));
         }
         // Shopify is the generic check with a fixed format: base64, no prefix.
@@ -405,7 +406,9 @@ impl Checked {
             header,
             encoding,
             prefix,
-            window: scheme.default_window().with_tolerance(spec.tolerance_seconds),
+            window: scheme
+                .default_window()
+                .with_tolerance(spec.tolerance_seconds),
             secrets,
         })
     }
@@ -446,7 +449,13 @@ impl Verifier {
     /// Validates a spec and resolves its secrets (and parses public keys).
     pub fn from_spec(spec: &SignatureSpec) -> Result<Verifier, SpecError> {
         let c = Checked::from_spec(spec)?;
-        let field = |i: usize| if i == 0 && spec.secret.is_some() { "secret" } else { "secrets" };
+        let field = |i: usize| {
+            if i == 0 && spec.secret.is_some() {
+                "secret"
+            } else {
+                "secrets"
+            }
+        };
         let mut secrets = c.secrets;
         let keys = match c.scheme {
             Scheme::StandardWebhooks { .. } => {

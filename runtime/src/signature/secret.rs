@@ -47,7 +47,9 @@ pub(crate) fn resolve(r: &SecretRef, field: &'static str) -> Result<Secret, Spec
     let err = |message: String| SpecError { field, message };
     let bytes = if let Some(name) = r.0.strip_prefix("env:") {
         if name.is_empty() {
-            return Err(err("`env:` needs a variable name, e.g. `env:GITHUB_SECRET`".into()));
+            return Err(err(
+                "`env:` needs a variable name, e.g. `env:GITHUB_SECRET`".into(),
+            ));
         }
         match std::env::var_os(name) {
             Some(v) => v
@@ -58,7 +60,9 @@ pub(crate) fn resolve(r: &SecretRef, field: &'static str) -> Result<Secret, Spec
         }
     } else if let Some(path) = r.0.strip_prefix("file:") {
         if path.is_empty() {
-            return Err(err("`file:` needs a path, e.g. `file:/run/secrets/github`".into()));
+            return Err(err(
+                "`file:` needs a path, e.g. `file:/run/secrets/github`".into()
+            ));
         }
         let mut v = std::fs::read(path)
             .map_err(|e| err(format!("cannot read secret file `{path}`: {e}")))?;
@@ -90,7 +94,10 @@ mod tests {
         let path = dir.join("s");
         std::fs::write(&path, "from-file\n").ok();
         let r = SecretRef(format!("file:{}", path.display()));
-        assert_eq!(resolve(&r, "secret").map(|s| s.0), Ok(b"from-file".to_vec()));
+        assert_eq!(
+            resolve(&r, "secret").map(|s| s.0),
+            Ok(b"from-file".to_vec())
+        );
         std::fs::remove_dir_all(&dir).ok();
         // PATH is always set in a test process.
         assert!(resolve(&SecretRef("env:PATH".into()), "secret").is_ok());
@@ -117,7 +124,9 @@ mod tests {
             "SecretRef(<redacted>)"
         );
         assert_eq!(
-            resolve(&SecretRef(String::new()), "secret").err().map(|e| e.field),
+            resolve(&SecretRef(String::new()), "secret")
+                .err()
+                .map(|e| e.field),
             Some("secret")
         );
     }

@@ -5,7 +5,9 @@
 
 use super::secret::Secret;
 use super::timestamp::parse_unix;
-use super::{bad_timestamp, header, Keys, SignInput, Signed, SignedRequest, SpecError, Verifier, VerifyError};
+use super::{
+    bad_timestamp, header, Keys, SignInput, Signed, SignedRequest, SpecError, Verifier, VerifyError,
+};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 use p256::ecdsa::signature::{Signer as _, Verifier as _};

@@ -27,10 +27,12 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>, f: Flavor) -> Result
     let raw = header(req, &v.header)?;
     let ts_str = header(req, f.timestamp_header)?;
     let ts = parse_unix(ts_str).ok_or_else(|| bad_timestamp(f.timestamp_header))?;
-    let hexsig = raw.strip_prefix("v0=").ok_or_else(|| VerifyError::Malformed {
-        header: v.header.clone(),
-        detail: "expected `v0=<hex>`".into(),
-    })?;
+    let hexsig = raw
+        .strip_prefix("v0=")
+        .ok_or_else(|| VerifyError::Malformed {
+            header: v.header.clone(),
+            detail: "expected `v0=<hex>`".into(),
+        })?;
     let given = decode_hex(&v.header, hexsig)?;
     let ok = v.secrets.iter().any(|s| {
         ct_eq(

@@ -1,5 +1,5 @@
-//! Square: `X-Square-HmacSha256-Signature` = base64(HMAC-SHA256(signature key, notification URL
-//! + body)). The notification URL is `public_base_url` + the request path and query, and must be
+//! Square: `X-Square-HmacSha256-Signature` = base64(HMAC-SHA256(signature key, notification
+//! URL + body)). The notification URL is `public_base_url` + the request path and query, and must be
 //! exactly the URL registered with Square. Square signs no timestamp.
 
 use super::hmac::{b64, check_len, ct_eq, decode_b64, mac256, Digest};

@@ -7,7 +7,9 @@
 use super::hmac::{b64, ct_eq, mac256};
 use super::secret::Secret;
 use super::timestamp::parse_unix;
-use super::{bad_timestamp, header, SignInput, Signed, SignedRequest, SpecError, Verifier, VerifyError};
+use super::{
+    bad_timestamp, header, SignInput, Signed, SignedRequest, SpecError, Verifier, VerifyError,
+};
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine as _;
 
@@ -41,11 +43,9 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
     // A Svix sender sets both header families; a Standard Webhooks sender only `webhook-*`.
     let sig_header = if req.headers.contains_key(v.header.as_str()) {
         v.header.clone()
-    } else if v.header.eq_ignore_ascii_case(SIGNATURE) && req.headers.contains_key(SVIX_SIGNATURE)
-    {
+    } else if v.header.eq_ignore_ascii_case(SIGNATURE) && req.headers.contains_key(SVIX_SIGNATURE) {
         SVIX_SIGNATURE.to_string()
-    } else if v.header.eq_ignore_ascii_case(SVIX_SIGNATURE) && req.headers.contains_key(SIGNATURE)
-    {
+    } else if v.header.eq_ignore_ascii_case(SVIX_SIGNATURE) && req.headers.contains_key(SIGNATURE) {
         SIGNATURE.to_string()
     } else {
         v.header.clone()
@@ -89,9 +89,14 @@ pub(crate) fn sign(
     input: &SignInput<'_>,
 ) -> Signed {
     let t = input.now.to_string();
-    let sig = b64(&mac256(key, &[id.as_bytes(), b".", t.as_bytes(), b".", input.body]));
+    let sig = b64(&mac256(
+        key,
+        &[id.as_bytes(), b".", t.as_bytes(), b".", input.body],
+    ));
     let family = if svix { "svix-" } else { "webhook-" };
-    let sig_header = if sig_header.eq_ignore_ascii_case(SIGNATURE) || sig_header.eq_ignore_ascii_case(SVIX_SIGNATURE) {
+    let sig_header = if sig_header.eq_ignore_ascii_case(SIGNATURE)
+        || sig_header.eq_ignore_ascii_case(SVIX_SIGNATURE)
+    {
         format!("{family}signature")
     } else {
         sig_header.to_string()

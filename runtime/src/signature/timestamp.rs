@@ -171,15 +171,18 @@ mod tests {
         let w = Window::past(300);
         assert!(w.check(1000, 1300).is_ok());
         assert!(w.check(1000, 1301).is_err());
-        assert!(w.check(999_999, 1000).is_ok(), "past-only accepts the future");
+        assert!(
+            w.check(999_999, 1000).is_ok(),
+            "past-only accepts the future"
+        );
         let w = Window::both(300);
         assert!(w.check(1300, 1000).is_ok());
         assert!(w.check(1301, 1000).is_err());
-        assert!(Window::both(300).with_tolerance(Some(0)).check(0, 1_000_000).is_ok());
-        assert_eq!(
-            Window::past(300).with_tolerance(Some(10)),
-            Window::past(10)
-        );
+        assert!(Window::both(300)
+            .with_tolerance(Some(0))
+            .check(0, 1_000_000)
+            .is_ok());
+        assert_eq!(Window::past(300).with_tolerance(Some(10)), Window::past(10));
     }
 
     #[test]
@@ -190,7 +193,10 @@ mod tests {
             parse_rfc3339("2023-07-19T14:56:51.634234626Z"),
             Some(1_689_778_611)
         );
-        assert_eq!(parse_rfc3339("2023-07-19T16:56:51+02:00"), Some(1_689_778_611));
+        assert_eq!(
+            parse_rfc3339("2023-07-19T16:56:51+02:00"),
+            Some(1_689_778_611)
+        );
         assert_eq!(format_rfc3339(1_689_778_611), "2023-07-19T14:56:51Z");
         assert_eq!(parse_rfc3339("2023-13-19T14:56:51Z"), None);
         assert_eq!(parse_rfc3339("yesterday"), None);

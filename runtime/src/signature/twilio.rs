@@ -43,9 +43,15 @@ fn url_variants(url: &str) -> Vec<String> {
     let (authority, tail) = rest.split_at(end);
     let host_start = authority.rfind('@').map_or(0, |i| i + 1);
     let hostport = &authority[host_start..];
-    let port_sep = hostport.rfind(':').filter(|&i| !hostport[i..].contains(']'));
+    let port_sep = hostport
+        .rfind(':')
+        .filter(|&i| !hostport[i..].contains(']'));
     let variant = match port_sep {
-        Some(i) => format!("{scheme}://{}{}{tail}", &authority[..host_start], &hostport[..i]),
+        Some(i) => format!(
+            "{scheme}://{}{}{tail}",
+            &authority[..host_start],
+            &hostport[..i]
+        ),
         None => {
             let port = match scheme.to_ascii_lowercase().as_str() {
                 "https" => "443",
@@ -60,7 +66,11 @@ fn url_variants(url: &str) -> Vec<String> {
 }
 
 fn is_form(req: &SignedRequest<'_>) -> bool {
-    match req.headers.get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) {
+    match req
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+    {
         Some(ct) => ct
             .to_ascii_lowercase()
             .starts_with("application/x-www-form-urlencoded"),
@@ -105,7 +115,11 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
 
 /// Signs form bodies with their parameters; any other body the JSON way (`bodySHA256` must then
 /// already be in the URL, as Twilio puts it there).
-pub(crate) fn sign(header: &str, secret: &[u8], input: &SignInput<'_>) -> Result<Signed, SignError> {
+pub(crate) fn sign(
+    header: &str,
+    secret: &[u8],
+    input: &SignInput<'_>,
+) -> Result<Signed, SignError> {
     let looks_json = input
         .body
         .iter()

@@ -18,10 +18,12 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
         header: TIMESTAMP.into(),
         detail: "expected an RFC 3339 timestamp".into(),
     })?;
-    let hexsig = raw.strip_prefix("sha256=").ok_or_else(|| VerifyError::Malformed {
-        header: v.header.clone(),
-        detail: "expected `sha256=<hex>`".into(),
-    })?;
+    let hexsig = raw
+        .strip_prefix("sha256=")
+        .ok_or_else(|| VerifyError::Malformed {
+            header: v.header.clone(),
+            detail: "expected `sha256=<hex>`".into(),
+        })?;
     let given = decode_hex(&v.header, hexsig)?;
     let ok = v.secrets.iter().any(|s| {
         ct_eq(

@@ -175,22 +175,29 @@ pub fn run(args: SignatureArgs) -> ExitCode {
 }
 
 fn verify(a: VerifyArgs) -> ExitCode {
-    let verifier = match Verifier::from_spec(&a.spec.spec()) {
-        Ok(v) => v,
-        Err(e) => return usage(format_args!("--{}", e)),
-    };
-    let body = match std::fs::read(&a.body_file) {
-        Ok(b) => b,
-        Err(e) => return usage(format_args!("cannot read {}: {e}", a.body_file.display())),
-    };
+    match check(&a) {
+        Err(usage_error) => usage(usage_error),
+        Ok(Ok(())) => {
+            println!("valid");
+            ExitCode::SUCCESS
+        }
+        Ok(Err(e)) => {
+            println!("invalid: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// The verdict of `verify`, or a usage error.
+fn check(a: &VerifyArgs) -> Result<Result<(), super::VerifyError>, String> {
+    let verifier = Verifier::from_spec(&a.spec.spec()).map_err(|e| format!("--{e}"))?;
+    let body = std::fs::read(&a.body_file)
+        .map_err(|e| format!("cannot read {}: {e}", a.body_file.display()))?;
     let mut headers = http::HeaderMap::new();
     for h in &a.headers {
-        match parse_header(h) {
-            Some((k, v)) => {
-                headers.append(k, v);
-            }
-            None => return usage(format_args!("--header `{h}` is not `Name: value`")),
-        }
+        let (k, v) =
+            parse_header(h).ok_or_else(|| format!("--header `{h}` is not `Name: value`"))?;
+        headers.append(k, v);
     }
     let req = SignedRequest {
         method: &a.method,
@@ -199,35 +206,11 @@ fn verify(a: VerifyArgs) -> ExitCode {
         body: &body,
         now: a.now.unwrap_or_else(unix_now),
     };
-    match verifier.verify(&req) {
-        Ok(()) => {
-            println!("valid");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            println!("invalid: {e}");
-            ExitCode::from(1)
-        }
-    }
+    Ok(verifier.verify(&req))
 }
 
 fn sign(a: SignArgs) -> ExitCode {
-    let signer = match Signer::from_spec(&a.spec.spec()) {
-        Ok(s) => s,
-        Err(e) => return usage(format_args!("--{e}")),
-    };
-    let body = match std::fs::read(&a.body_file) {
-        Ok(b) => b,
-        Err(e) => return usage(format_args!("cannot read {}: {e}", a.body_file.display())),
-    };
-    let input = SignInput {
-        method: &a.method,
-        url: &a.url,
-        body: &body,
-        now: a.now.unwrap_or_else(unix_now),
-        id: a.id.as_deref(),
-    };
-    let signed = match signer.sign(&input) {
+    let signed = match sign_delivery(&a) {
         Ok(s) => s,
         Err(e) => return usage(e),
     };
@@ -246,6 +229,20 @@ fn sign(a: SignArgs) -> ExitCode {
         }
     }
     ExitCode::SUCCESS
+}
+
+fn sign_delivery(a: &SignArgs) -> Result<super::Signed, String> {
+    let signer = Signer::from_spec(&a.spec.spec()).map_err(|e| format!("--{e}"))?;
+    let body = std::fs::read(&a.body_file)
+        .map_err(|e| format!("cannot read {}: {e}", a.body_file.display()))?;
+    let input = SignInput {
+        method: &a.method,
+        url: &a.url,
+        body: &body,
+        now: a.now.unwrap_or_else(unix_now),
+        id: a.id.as_deref(),
+    };
+    signer.sign(&input).map_err(|e| e.to_string())
 }
 
 /// Runs `hookflow send`: signs (optionally) and POSTs one delivery, prints the answer.
@@ -364,4 +361,177 @@ pub fn run_send(a: SendArgs) -> ExitCode {
             }
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::signature::VerifyError;
+    use clap::Parser;
+
+    #[derive(Debug, Parser)]
+    struct Cli {
+        #[command(subcommand)]
+        cmd: Top,
+    }
+
+    #[derive(Debug, Subcommand)]
+    enum Top {
+        Signature(SignatureArgs),
+        Send(SendArgs),
+    }
+
+    fn parse(args: &[&str]) -> Result<Top, clap::Error> {
+        Cli::try_parse_from(std::iter::once("hookflow").chain(args.iter().copied())).map(|c| c.cmd)
+    }
+
+    fn body_file(name: &str, body: &[u8]) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("hookflow-sigcli-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).ok();
+        let p = dir.join(name);
+        std::fs::write(&p, body).ok();
+        p
+    }
+
+    const SLACK_BODY: &str = "token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V&channel_name=foobar&user_id=U2CERLKJA&user_name=roadrunner&command=%2Fwebhook-collect&text=&response_url=https%3A%2F%2Fhooks.slack.com%2Fcommands%2FT1DC2JH3J%2F397700885554%2F96rGlfmibIGlgcZRskXaIFfN&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c";
+
+    fn verify_args(extra: &[&str]) -> Result<VerifyArgs, String> {
+        let body = body_file("slack", SLACK_BODY.as_bytes());
+        let body = body.display().to_string();
+        let mut args = vec![
+            "signature",
+            "verify",
+            "--algorithm",
+            "slack",
+            "--secret",
+            "8f742231b10e8888abcd99yyyzzz85a5",
+            "--body-file",
+            &body,
+            "--header",
+            "X-Slack-Request-Timestamp: 1531420618",
+        ];
+        args.extend_from_slice(extra);
+        match parse(&args).map_err(|e| e.to_string())? {
+            Top::Signature(SignatureArgs {
+                command: SignatureCommand::Verify(v),
+            }) => Ok(v),
+            other => Err(format!("{other:?}")),
+        }
+    }
+
+    #[test]
+    fn verify_reports_valid_invalid_and_usage() {
+        let sig = "X-Slack-Signature: v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503";
+        let ok = verify_args(&["--header", sig, "--now", "1531420618"]).map(|a| check(&a));
+        assert_eq!(ok, Ok(Ok(Ok(()))));
+        let old = verify_args(&["--header", sig, "--now", "1531430000"]).map(|a| check(&a));
+        assert!(
+            matches!(
+                old,
+                Ok(Ok(Err(VerifyError::TimestampOutOfTolerance { .. })))
+            ),
+            "{old:?}"
+        );
+        let rotated = verify_args(&["--header", sig, "--now", "1531420618", "--secret", "other"])
+            .map(|a| check(&a));
+        assert_eq!(rotated, Ok(Ok(Ok(()))), "any --secret may match");
+        let missing = verify_args(&["--now", "1531420618"]).map(|a| check(&a));
+        assert!(
+            matches!(missing, Ok(Ok(Err(VerifyError::Missing { .. })))),
+            "{missing:?}"
+        );
+        let bad_header = verify_args(&["--header", "no colon here"]).map(|a| check(&a));
+        assert!(matches!(bad_header, Ok(Err(_))), "{bad_header:?}");
+        let mut bad_alg = verify_args(&[]).map_err(|e| e.to_string());
+        if let Ok(a) = bad_alg.as_mut() {
+            a.spec.algorithm = "nope".into();
+            let r = check(a);
+            assert!(matches!(&r, Err(m) if m.contains("--algorithm")), "{r:?}");
+        }
+        assert!(
+            parse(&["signature", "verify", "--algorithm", "slack"]).is_err(),
+            "--secret and --body-file are required"
+        );
+    }
+
+    #[test]
+    fn sign_output_verifies() {
+        let body = body_file("gh.json", br#"{"zen":"Design for failure."}"#);
+        let body = body.display().to_string();
+        let Ok(Top::Signature(SignatureArgs {
+            command: SignatureCommand::Sign(a),
+        })) = parse(&[
+            "signature",
+            "sign",
+            "--algorithm",
+            "stripe",
+            "--secret",
+            "whsec_cli",
+            "--body-file",
+            &body,
+            "--now",
+            "1700000000",
+        ])
+        else {
+            panic!("parse");
+        };
+        let signed = sign_delivery(&a).expect("signed");
+        let (k, v) = signed.headers.first().cloned().expect("one header");
+        assert_eq!(k, "Stripe-Signature");
+        assert!(v.starts_with("t=1700000000,v1="), "{v}");
+        let header = format!("{k}: {v}");
+        let Ok(Top::Signature(SignatureArgs {
+            command: SignatureCommand::Verify(v),
+        })) = parse(&[
+            "signature",
+            "verify",
+            "--algorithm",
+            "stripe",
+            "--secret",
+            "whsec_cli",
+            "--body-file",
+            &body,
+            "--header",
+            &header,
+            "--now",
+            "1700000100",
+        ])
+        else {
+            panic!("parse");
+        };
+        assert_eq!(check(&v), Ok(Ok(())));
+    }
+
+    #[test]
+    fn send_parses() {
+        let Ok(Top::Send(s)) = parse(&[
+            "send",
+            "http://127.0.0.1:8080",
+            "--event-type",
+            "push",
+            "--payload",
+            "p.json",
+            "--algorithm",
+            "sha256",
+            "--secret",
+            "s",
+            "--header",
+            "X-GitHub-Event: push",
+        ]) else {
+            panic!("parse");
+        };
+        assert_eq!(s.event_type.as_deref(), Some("push"));
+        assert!(
+            parse(&[
+                "send",
+                "http://x",
+                "--payload",
+                "p",
+                "--algorithm",
+                "sha256"
+            ])
+            .is_err(),
+            "--algorithm needs --secret"
+        );
+    }
 }

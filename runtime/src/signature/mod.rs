@@ -498,11 +498,8 @@ impl Verifier {
     pub fn generic(header: &str, secret: &SecretRef) -> Result<Verifier, SpecError> {
         let spec = SignatureSpec {
             header: Some(header.to_string()),
-            ..SignatureSpec::new("sha256", "")
-        };
-        let spec = SignatureSpec {
             secret: Some(secret.clone()),
-            ..spec
+            ..SignatureSpec::new("sha256", "")
         };
         Verifier::from_spec(&spec).map_err(|e| SpecError {
             field: match e.field {

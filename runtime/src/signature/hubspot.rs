@@ -30,9 +30,9 @@ fn decode_uri(url: &str) -> String {
     'outer: while !rest.is_empty() {
         if rest.starts_with('%') {
             for (esc, ch) in MAP {
-                if rest.len() >= 3 && rest[..3].eq_ignore_ascii_case(esc) {
+                if rest.get(..3).is_some_and(|p| p.eq_ignore_ascii_case(esc)) {
                     out.push_str(ch);
-                    rest = &rest[3..];
+                    rest = rest.get(3..).unwrap_or_default();
                     continue 'outer;
                 }
             }
@@ -72,7 +72,7 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
 }
 
 pub(crate) fn sign(header: &str, secret: &[u8], input: &SignInput<'_>) -> Signed {
-    let t = (input.now * 1000).to_string();
+    let t = input.now.saturating_mul(1000).to_string();
     let method = input.method.to_ascii_uppercase();
     let uri = decode_uri(input.url);
     let parts: [&[u8]; 4] = [method.as_bytes(), uri.as_bytes(), input.body, t.as_bytes()];
@@ -88,5 +88,7 @@ mod tests {
             super::decode_uri("https://x.example/a%3Ab%2fc?q=%20%40"),
             "https://x.example/a:b/c?q=%20@"
         );
+        // A `%` before a multi-byte character must not split it.
+        assert_eq!(super::decode_uri("/%€%"), "/%€%");
     }
 }

@@ -60,7 +60,7 @@ impl Window {
             }
         }
         if let Some(future) = self.future {
-            if -age > i64::try_from(future).unwrap_or(i64::MAX) {
+            if age.saturating_neg() > i64::try_from(future).unwrap_or(i64::MAX) {
                 return Err(VerifyError::TimestampOutOfTolerance {
                     tolerance_seconds: future,
                 });

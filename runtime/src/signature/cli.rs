@@ -534,4 +534,103 @@ mod tests {
             "--algorithm needs --secret"
         );
     }
+
+    /// Accepts one HTTP request on a std listener, answers 202, returns (head, body).
+    fn one_request(listener: std::net::TcpListener) -> std::thread::JoinHandle<(String, Vec<u8>)> {
+        use std::io::{Read, Write};
+        std::thread::spawn(move || {
+            let Ok((mut sock, _)) = listener.accept() else {
+                return (String::new(), Vec::new());
+            };
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            loop {
+                let n = sock.read(&mut chunk).unwrap_or(0);
+                if n == 0 {
+                    break;
+                }
+                buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                    let head = String::from_utf8_lossy(&buf[..end]).to_string();
+                    let len = head
+                        .lines()
+                        .find_map(|l| {
+                            let (k, v) = l.split_once(':')?;
+                            k.eq_ignore_ascii_case("content-length")
+                                .then(|| v.trim().parse().ok())?
+                        })
+                        .unwrap_or(0usize);
+                    if buf.len() >= end + 4 + len {
+                        let body = buf[end + 4..end + 4 + len].to_vec();
+                        let answer = b"HTTP/1.1 202 Accepted\r\nContent-Length: 11\r\nConnection: close\r\n\r\n{\"ok\":true}";
+                        sock.write_all(answer).ok();
+                        return (head, body);
+                    }
+                }
+            }
+            (String::from_utf8_lossy(&buf).to_string(), Vec::new())
+        })
+    }
+
+    #[test]
+    fn send_signs_and_posts_a_delivery_the_verifier_accepts() {
+        let Ok(listener) = std::net::TcpListener::bind("127.0.0.1:0") else {
+            panic!("bind");
+        };
+        let addr = listener.local_addr().expect("addr");
+        let server = one_request(listener);
+        let payload = body_file("push.json", br#"{"ref":"refs/heads/main"}"#);
+        let base = format!("http://{addr}");
+        let payload_arg = payload.display().to_string();
+        let Ok(Top::Send(a)) = parse(&[
+            "send",
+            &base,
+            "--event-type",
+            "push",
+            "--tenant",
+            "acme",
+            "--payload",
+            &payload_arg,
+            "--algorithm",
+            "sha256",
+            "--secret",
+            "gh-secret",
+            "--header",
+            "X-GitHub-Event: push",
+        ]) else {
+            panic!("parse");
+        };
+        assert_eq!(run_send(a), ExitCode::SUCCESS);
+        let (head, body) = server.join().expect("server thread");
+        assert!(
+            head.starts_with("POST /events/webhook/acme/push HTTP/1.1"),
+            "{head}"
+        );
+        assert!(
+            head.to_ascii_lowercase().contains("x-github-event: push"),
+            "{head}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        let mut headers = http::HeaderMap::new();
+        for line in head.lines().skip(1) {
+            if let Some((k, v)) = parse_header(line) {
+                headers.append(k, v);
+            }
+        }
+        let spec = SignatureSpec::new("sha256", "gh-secret");
+        let verdict = Verifier::from_spec(&spec)
+            .expect("spec")
+            .verify(&SignedRequest {
+                method: "POST",
+                url: &base,
+                headers: &headers,
+                body: &body,
+                now: unix_now(),
+            });
+        assert_eq!(verdict, Ok(()));
+    }
 }

@@ -1,0 +1,1 @@
+//! Checker tests: every HF03xx code, spans, types.

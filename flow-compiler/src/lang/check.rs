@@ -1242,14 +1242,15 @@ impl<'s> Checker<'s> {
                     );
                     return Typed::dead();
                 }
-                if ka.within(Kinds::NUMBER) && kb.within(Kinds::NUMBER) {
+                // Only one kind can succeed: take its typed path (checked at run time).
+                if common == Kinds::NUMBER {
                     let x = self.number(&ta.repr);
                     let y = self.number(&tb.repr);
                     return Typed::new(Type::NUMBER, Repr::Num(quote!((#x + #y))));
                 }
                 let x = self.operand(&ta.repr);
                 let y = self.operand(&tb.repr);
-                if ka.within(Kinds::STRING) && kb.within(Kinds::STRING) {
+                if common == Kinds::STRING {
                     return Typed::new(Type::STRING, Repr::Str(quote!(#rt::concat(#x, #y)?)));
                 }
                 Typed::new(

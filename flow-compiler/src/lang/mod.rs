@@ -50,6 +50,23 @@ pub struct Compiled {
     pub code: TokenStream,
 }
 
+/// `Ok(value)`; a value that is one call ending in `?` is returned as is (no `Ok(f()?)`, which
+/// clippy flags in the user's crate).
+fn ok(value: TokenStream) -> TokenStream {
+    use proc_macro2::TokenTree;
+    let toks: Vec<TokenTree> = value.clone().into_iter().collect();
+    let simple_call = matches!(toks.last(), Some(TokenTree::Punct(p)) if p.as_char() == '?')
+        && toks[..toks.len() - 1].iter().all(|t| match t {
+            TokenTree::Punct(p) => matches!(p.as_char(), ':' | '.'),
+            _ => true,
+        });
+    if simple_call {
+        toks[..toks.len() - 1].iter().cloned().collect()
+    } else {
+        quote!(::core::result::Result::Ok(#value))
+    }
+}
+
 /// Lexes and parses `text[start..end]` as one expression, reporting HF0301/HF0302.
 fn parse_expr(
     text: &str,
@@ -129,7 +146,10 @@ pub fn compile_script(
     let value = c.cow_final(&tail.repr);
     Some(Compiled {
         ty: tail.ty,
-        code: quote!(#stmts ::core::result::Result::Ok(#value)),
+        code: {
+            let value = ok(value);
+            quote!(#stmts #value)
+        },
     })
 }
 
@@ -143,14 +163,14 @@ pub fn compile_condition(
     let e = parse_expr(text, 0, text.len(), origin, diags)?;
     let mut c = Checker::new(text, origin, scope, diags);
     let t = c.expr(&e);
-    let ok = c.check_condition(&t, e.sp, "a branch condition");
-    if !ok || c.errors > 0 {
+    let is_bool = c.check_condition(&t, e.sp, "a branch condition");
+    if !is_bool || c.errors > 0 {
         return None;
     }
     let b = c.boolean(&t.repr);
     Some(Compiled {
         ty: Type::BOOL,
-        code: quote!(::core::result::Result::Ok(#b)),
+        code: ok(b),
     })
 }
 
@@ -271,7 +291,7 @@ pub fn compile_template(
         let v = c.cow_final(&t.repr);
         return Some(Compiled {
             ty: t.ty,
-            code: quote!(::core::result::Result::Ok(#v)),
+            code: ok(v),
         });
     }
     let buf = format_ident!("__s");

@@ -176,10 +176,7 @@ impl Parser {
     /// Pratt loop: parses an expression whose operators bind tighter than `min_bp`.
     pub fn expr(&mut self, min_bp: u8) -> PResult<Expr> {
         let mut lhs = self.prefix()?;
-        loop {
-            let Some((op, bp)) = self.infix_op() else {
-                break;
-            };
+        while let Some((op, bp)) = self.infix_op() {
             if bp <= min_bp {
                 break;
             }

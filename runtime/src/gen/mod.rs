@@ -10,8 +10,6 @@
 //! are borrowed, computed values are owned.
 
 mod ops;
-#[allow(unused_imports)]
-
 pub use ops::*;
 pub use serde_json::{Map, Value};
 pub use std::borrow::Cow;

@@ -188,6 +188,9 @@ fn hf0305_unknown_method() {
     assert_eq!(
         script("event.tenant.to_uppercase()"),
         vec![("HF0305", 1, 14, 12)]
+    );    assert_eq!(
+        help_of(compile_script, "event.tenant.to_uppercase()").as_deref(),
+        Some("did you mean `to_upper`?")
     );
 }
 
@@ -407,4 +410,17 @@ fn templates_shape() {
     let constant = compile_template("plain", &origin(), &scope(), &mut d);
     assert_eq!(constant.map(|c| c.ty), Some(Type::STRING));
     assert!(d.is_empty());
+}
+
+#[test]
+#[ignore = "prints generated code for inspection"]
+fn print_generated() {
+    for (f, s) in [
+        (compile_condition as CompileFn, "headers['x-github-event'] == 'push'"),
+        (compile_script, "let commits = event.payload.commits; format!(\"Received {} commits\", commits.len())"),
+        (compile_script, "let x = {a: [1, nodes.process]}; if x.a.len() > 1 { x } else { x.a.first() }"),
+        (compile_template, "{{event.tenant}}: {{event.payload.ref.split('/').last()}}"),
+    ] {
+        println!("{s}\n  => {}\n", code_of(f, s));
+    }
 }

@@ -44,6 +44,12 @@ pub struct Scope {
 }
 
 /// A checked snippet: its static type and the Rust function body computing it.
+///
+/// `code` is a sequence of statements ending in an expression of type
+/// `Result<V<'a>, EvalError>` (scripts, templates) or `Result<bool, EvalError>` (conditions); it
+/// reads only `__ctx: &'a ::hookflow_runtime::__gen::Ctx` and may use `?`. `ty` is the value's
+/// static type (for a template: the hole's type if the string is exactly one `{{expr}}`, else
+/// `string`).
 #[derive(Debug, Clone)]
 pub struct Compiled {
     pub ty: Type,
@@ -204,6 +210,11 @@ fn find_close(text: &str, from: usize) -> Option<usize> {
         i += 1;
     }
     None
+}
+
+/// A string without `{{` is a constant template: the flow compiler may emit it as static JSON.
+pub fn template_is_constant(text: &str) -> bool {
+    !text.contains("{{")
 }
 
 /// Compiles a template string: exactly one `{{expr}}` yields the value itself, anything else

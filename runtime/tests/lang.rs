@@ -334,3 +334,28 @@ fn format_and_templates() {
     let n = c.event.payload["commits"].as_array().map_or(0, Vec::len);
     assert_eq!(run(tpl_expr, &c), Ok(json!(n * 2)));
 }
+
+__snippet!(fn str_branches: script "let kind = if event.payload.created { 'created' } else { event.payload.ref.to_upper() }; kind + '!'");
+__snippet!(fn statements: script "event.payload.ref.len(); let x = 2; x;\n x * x");
+__snippet!(fn statement_fails: script "event.payload.forced.len(); 1");
+
+#[test]
+fn branches_and_statements() {
+    let c = ctx("push", PUSH, vec![]);
+    let created = c.event.payload["created"].as_bool().unwrap_or(false);
+    let r = c.event.payload["ref"]
+        .as_str()
+        .unwrap_or_default()
+        .to_uppercase();
+    let want = if created {
+        "created!".to_owned()
+    } else {
+        format!("{r}!")
+    };
+    assert_eq!(run(str_branches, &c), Ok(json!(want)));
+    assert_eq!(run(statements, &c), Ok(json!(4)));
+    assert_eq!(
+        run(statement_fails, &c),
+        Err("cannot call `len` on a bool".to_owned())
+    );
+}

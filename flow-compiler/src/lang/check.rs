@@ -1376,6 +1376,14 @@ impl<'s> Checker<'s> {
                     (Repr::Num, self.number(&t1.repr), self.number(&t2.repr))
                 }
                 (Repr::Ref(x), Repr::Ref(y)) => (Repr::Ref, x.clone(), y.clone()),
+                (Repr::Str(_) | Repr::StrLit(_), Repr::Str(_) | Repr::StrLit(_)) => {
+                    let text = |r: &Repr| match r {
+                        Repr::StrLit(s) => quote!(::std::string::String::from(#s)),
+                        Repr::Str(t) => t.clone(),
+                        _ => TokenStream::new(),
+                    };
+                    (Repr::Str, text(&t1.repr), text(&t2.repr))
+                }
                 _ => (Repr::Cow, self.cow(&t1.repr), self.cow(&t2.repr)),
             };
         let code = quote!(if #cond { #s1 #x } else { #s2 #y });

@@ -1066,40 +1066,58 @@ impl<'s> Checker<'s> {
         };
         // Split into literal pieces and `{}` holes.
         let mut pieces: Vec<String> = vec![String::new()];
-        let mut chars = fmt.chars().peekable();
-        let mut bad: Option<String> = None;
-        while let Some(c) = chars.next() {
-            match c {
-                '{' if chars.peek() == Some(&'{') => {
+        let mut chars = fmt.char_indices().peekable();
+        // The problem and its byte range in the (unescaped) format string.
+        let mut bad: Option<(String, usize, usize)> = None;
+        while let Some((at, c)) = chars.next() {
+            let next = chars.peek().map(|(_, c)| *c);
+            match (c, next) {
+                ('{', Some('{')) | ('}', Some('}')) => {
                     chars.next();
-                    pieces.last_mut().map(|p| p.push('{')).unwrap_or_default();
+                    if let Some(p) = pieces.last_mut() {
+                        p.push(c);
+                    }
                 }
-                '}' if chars.peek() == Some(&'}') => {
-                    chars.next();
-                    pieces.last_mut().map(|p| p.push('}')).unwrap_or_default();
-                }
-                '{' if chars.peek() == Some(&'}') => {
+                ('{', Some('}')) => {
                     chars.next();
                     pieces.push(String::new());
                 }
-                '{' => {
-                    let spec: String = chars.by_ref().take_while(|c| *c != '}').collect();
-                    bad = Some(format!(
-                        "`{{{spec}}}` is not supported: only `{{}}` placeholders (and `{{{{`, `}}}}`)"
+                ('{', _) => {
+                    let close = fmt[at..].find('}').map_or(fmt.len(), |k| at + k + 1);
+                    bad = Some((
+                        format!(
+                            "`{}` is not supported: only `{{}}` placeholders (and `{{{{`, `}}}}`)",
+                            &fmt[at..close]
+                        ),
+                        at,
+                        close,
                     ));
                     break;
                 }
-                '}' => {
-                    bad = Some(
-                        "unmatched `}` in format string: write `}}` for a literal `}`".to_owned(),
-                    );
+                ('}', _) => {
+                    bad = Some((
+                        "unmatched `}`: write `}}` for a literal `}`".to_owned(),
+                        at,
+                        at + 1,
+                    ));
                     break;
                 }
-                _ => pieces.last_mut().map(|p| p.push(c)).unwrap_or_default(),
+                _ => {
+                    if let Some(p) = pieces.last_mut() {
+                        p.push(c);
+                    }
+                }
             }
         }
-        if let Some(msg) = bad {
-            self.error(HF0314, first.sp, "invalid format string".to_owned(), msg);
+        if let Some((msg, from, to)) = bad {
+            // Point inside the literal when its source has no escapes (offsets then agree).
+            let inner = first.sp.start + 1..first.sp.end.saturating_sub(1);
+            let sp = if self.text.get(inner.clone()) == Some(fmt.as_str()) {
+                Sp::new(inner.start + from, inner.start + to)
+            } else {
+                first.sp
+            };
+            self.error(HF0314, sp, "invalid format string".to_owned(), msg);
             return Typed::dead();
         }
         let holes = pieces.len() - 1;

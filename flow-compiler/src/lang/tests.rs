@@ -188,7 +188,8 @@ fn hf0305_unknown_method() {
     assert_eq!(
         script("event.tenant.to_uppercase()"),
         vec![("HF0305", 1, 14, 12)]
-    );    assert_eq!(
+    );
+    assert_eq!(
         help_of(compile_script, "event.tenant.to_uppercase()").as_deref(),
         Some("did you mean `to_upper`?")
     );
@@ -294,8 +295,8 @@ fn hf0313_template_syntax() {
 #[test]
 fn hf0314_bad_format_string() {
     assert_eq!(script("format!(x)"), vec![("HF0314", 1, 9, 1)]);
-    assert_eq!(script("format!(\"{0}\", 1)"), vec![("HF0314", 1, 9, 5)]);
-    assert_eq!(script("format!(\"a } b\")"), vec![("HF0314", 1, 9, 7)]);
+    assert_eq!(script("format!(\"{0}\", 1)"), vec![("HF0314", 1, 10, 3)]);
+    assert_eq!(script("format!(\"a } b\")"), vec![("HF0314", 1, 12, 1)]);
     assert_eq!(script("format!()"), vec![("HF0314", 1, 1, 6)]);
 }
 
@@ -416,10 +417,22 @@ fn templates_shape() {
 #[ignore = "prints generated code for inspection"]
 fn print_generated() {
     for (f, s) in [
-        (compile_condition as CompileFn, "headers['x-github-event'] == 'push'"),
-        (compile_script, "let commits = event.payload.commits; format!(\"Received {} commits\", commits.len())"),
-        (compile_script, "let x = {a: [1, nodes.process]}; if x.a.len() > 1 { x } else { x.a.first() }"),
-        (compile_template, "{{event.tenant}}: {{event.payload.ref.split('/').last()}}"),
+        (
+            compile_condition as CompileFn,
+            "headers['x-github-event'] == 'push'",
+        ),
+        (
+            compile_script,
+            "let commits = event.payload.commits; format!(\"Received {} commits\", commits.len())",
+        ),
+        (
+            compile_script,
+            "let x = {a: [1, nodes.process]}; if x.a.len() > 1 { x } else { x.a.first() }",
+        ),
+        (
+            compile_template,
+            "{{event.tenant}}: {{event.payload.ref.split('/').last()}}",
+        ),
     ] {
         println!("{s}\n  => {}\n", code_of(f, s));
     }

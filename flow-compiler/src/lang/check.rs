@@ -1128,10 +1128,10 @@ impl<'s> Checker<'s> {
                 HF0307,
                 name.sp,
                 format!(
-                    "`format!` has {holes} placeholder{} but {} argument{}",
+                    "`format!` has {holes} placeholder{} but {} argument{} given",
                     if holes == 1 { "" } else { "s" },
                     values.len(),
-                    if values.len() == 1 { "" } else { "s" }
+                    if values.len() == 1 { " was" } else { "s were" }
                 ),
                 format!(
                     "expected {holes} argument{} after the format string",
@@ -1198,12 +1198,19 @@ impl<'s> Checker<'s> {
             }
             BinOp::Eq | BinOp::Ne => {
                 if ka.and(kb) == Kinds::NONE {
-                    self.error(
+                    let d = self.error(
                         HF0308,
                         op_sp,
                         format!("cannot compare `{}` with `{}`", ta.ty, tb.ty),
                         format!("`{}` and `{}` have no value in common", ta.ty, tb.ty),
                     );
+                    let text_vs_number = (ka.has(Kinds::STRING) && kb.has(Kinds::NUMBER))
+                        || (ka.has(Kinds::NUMBER) && kb.has(Kinds::STRING));
+                    if text_vs_number {
+                        *d = d.clone().help(
+                            "convert one side: `.to_number()` on the text, or compare with a string like '5'",
+                        );
+                    }
                     return Typed::dead();
                 }
                 let eq = self.eq_code(a, &ta, b, &tb);
@@ -1252,12 +1259,17 @@ impl<'s> Checker<'s> {
             BinOp::Add => {
                 let common = ka.and(kb).and(Kinds::NUMBER | Kinds::STRING);
                 if common == Kinds::NONE {
-                    self.error(
+                    let d = self.error(
                         HF0309,
                         op_sp,
                         format!("cannot add `{}` and `{}`", ta.ty, tb.ty),
                         "`+` needs two numbers or two strings".to_owned(),
                     );
+                    if ka.has(Kinds::STRING) || kb.has(Kinds::STRING) {
+                        *d = d.clone().help(
+                            "to build text from other values use `format!(\"{}{}\", a, b)` or `.to_string()`",
+                        );
+                    }
                     return Typed::dead();
                 }
                 // Only one kind can succeed: take its typed path (checked at run time).

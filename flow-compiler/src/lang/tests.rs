@@ -437,3 +437,38 @@ fn print_generated() {
         println!("{s}\n  => {}\n", code_of(f, s));
     }
 }
+
+#[test]
+#[ignore = "prints diagnostics for inspection"]
+fn print_diagnostics() {
+    for (f, s) in [
+        (
+            compile_script as CompileFn,
+            "let commits = event.payload.commits;\nformat!(\"Received {} commits\", comits.len())",
+        ),
+        (compile_condition, "event.tenat == 'acme'"),
+        (
+            compile_script,
+            "let title = event.payload.pull_request.title;\ntitle.to_uppercase()",
+        ),
+        (
+            compile_condition,
+            "event.payload.ref.starts_with('refs/heads/', 'main')",
+        ),
+        (compile_condition, "headers['x-attempt'] == 5"),
+        (compile_script, "let label = 'a' + true;\nlabel"),
+        (compile_condition, "event.payload.commits.len()"),
+        (compile_template, "{{event.tenant"),
+        (compile_condition, "event.payload.action == 'opened' &&"),
+        (
+            compile_script,
+            "let pr = event.payload.pull_request;\nformat!(\"PR #{} by {}\", pr.number)",
+        ),
+        (compile_script, "error.message"),
+        (compile_script, "nodes.x"),
+    ] {
+        for d in diags_of(f, s) {
+            println!("{s:?}\n  error[{}]: {} @{}:{}+{}\n    label: {}\n    notes: {:?}\n    help: {:?}\n", d.code, d.message, d.span.line, d.span.col, d.span.len, d.label, d.notes, d.help);
+        }
+    }
+}

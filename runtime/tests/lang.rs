@@ -359,3 +359,41 @@ fn branches_and_statements() {
         Err("cannot call `len` on a bool".to_owned())
     );
 }
+
+// Shapes that stress the borrowed/owned representation choices.
+__snippet!(fn tricky1: script "let o = {a: {b: [event.payload.repository, 2]}}; let inner = o.a.b; let first = inner[0]; if first.name == 'Hello-World' { let t = first.owner; t.login } else { inner.last() }");
+__snippet!(fn tricky2: script "let x = event.payload.repository; let y = if x.private { x } else { x.owner }; [y.login, y.id > 0, headers, error, nodes]" nodes(a = 0) error);
+__snippet!(fn tricky3: script "let s = 'a' + 'b'; let t = s; let u = t.to_upper(); let n = u.len(); let b = n > 1; [s, t, u, n, b, b && true, -n]");
+__snippet!(fn tricky4: template "{{ if event.payload.created { [1, 2].first() } else { event.payload.ref } }}");
+
+#[test]
+fn representation_edge_cases() {
+    let mut c = ctx("push", PUSH, vec![json!("out")]);
+    c.error = json!({"kind": "k", "message": "m"});
+    assert_eq!(run(tricky1, &c), Ok(json!("Codertocat")));
+    let y = if c.event.payload["repository"]["private"] == json!(true) {
+        &c.event.payload["repository"]
+    } else {
+        &c.event.payload["repository"]["owner"]
+    };
+    assert_eq!(
+        run(tricky2, &c),
+        Ok(json!([
+            y["login"],
+            y["id"].as_f64().unwrap_or(0.0) > 0.0,
+            c.event.headers.to_json(),
+            {"kind": "k", "message": "m"},
+            {"a": "out"}
+        ]))
+    );
+    assert_eq!(
+        run(tricky3, &c),
+        Ok(json!(["ab", "ab", "AB", 2, true, true, -2]))
+    );
+    let want = if c.event.payload["created"] == json!(true) {
+        json!(1)
+    } else {
+        c.event.payload["ref"].clone()
+    };
+    assert_eq!(run(tricky4, &c), Ok(want));
+}

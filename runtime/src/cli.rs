@@ -1,12 +1,220 @@
-//! The `hookflow` command line.
+//! The `hookflow` command line: `serve`, `setup`, `flows`, and the signature tools (`signature`,
+//! `send`, delegated to [`crate::signature::cli`]). Entered from the binary's `main` with the
+//! flows compiled into it; builds the tokio runtime here so nothing generic is compiled in the
+//! binary crate.
+//!
+//! Exit codes: 0 success; 1 the server failed at run time; 2 a usage or configuration mistake
+//! (bad answers file, bad bundle, bad `--listen`), with a message naming the key at fault.
 
 use crate::__gen::Registry;
+use crate::config::{self, ConfigError, Overrides};
+use clap::{Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
 use std::process::ExitCode;
+
+/// hookflow: webhooks in, YAML flows compiled into this binary.
+#[derive(Debug, Parser)]
+#[command(name = "hookflow", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the webhook server (POST /events/webhook/{tenant}/{event_type}).
+    ///
+    /// Without BUNDLE_DIR it runs on the embedded defaults: 127.0.0.1:8080, provider enabled,
+    /// public_base_url http://127.0.0.1:8080, no signature checks. Log filtering with RUST_LOG
+    /// (default `info`).
+    Serve(ServeArgs),
+    /// Validate an answers.json and write a bundle directory that `serve` runs from; prints the
+    /// webhook URLs to register. Exit code 2 (and nothing written) if the answers are invalid.
+    Setup(SetupArgs),
+    /// List the compiled flows: triggers, nodes and the edges between them.
+    Flows,
+    /// Check or produce webhook signatures (the server's own code path).
+    Signature(crate::signature::cli::SignatureArgs),
+    /// Send one (optionally signed) delivery to a running hookflow.
+    Send(crate::signature::cli::SendArgs),
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// A bundle directory written by `hookflow setup`.
+    pub bundle_dir: Option<PathBuf>,
+    /// Address to listen on (overrides the bundle's `listen`), e.g. 0.0.0.0:8080.
+    #[arg(long, env = "HOOKFLOW_LISTEN", value_name = "ADDR")]
+    pub listen: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HOOKFLOW_LOG_FORMAT")]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct SetupArgs {
+    /// The answers file (`{"events-webhook": {...}}`).
+    #[arg(long, value_name = "FILE")]
+    pub answers: PathBuf,
+    /// Where to write the bundle (created if needed).
+    pub bundle_dir: PathBuf,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
 
 /// Runs the command line with the flows compiled into this binary.
 pub fn main(flows: &'static Registry) -> ExitCode {
-    for f in flows.flows {
-        println!("{}", f.name);
+    let cli = Cli::parse();
+    match cli.command {
+        Command::Serve(args) => serve(args, flows),
+        Command::Setup(args) => setup(&args, flows),
+        Command::Flows => {
+            print!("{}", describe_flows(flows));
+            ExitCode::SUCCESS
+        }
+        Command::Signature(args) => crate::signature::cli::run(args),
+        Command::Send(args) => crate::signature::cli::run_send(args),
     }
+}
+
+/// Installs the global `tracing` subscriber: RUST_LOG filter (default `info`), text or JSON lines.
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second install (tests) is not an error worth reporting.
+    let _ = match format {
+        LogFormat::Text => builder.try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+    };
+}
+
+fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
+    init_logging(args.log_format);
+    let overrides = Overrides {
+        listen: args.listen,
+        state_dir: None,
+    };
+    let config = match config::load(args.bundle_dir.as_deref(), &overrides) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(crate::server::run(config, flows, None, shutdown_signal())) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => tracing::info!("SIGINT received"),
+        () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+fn config_error(e: &ConfigError) -> ExitCode {
+    eprintln!("error: {e}");
+    ExitCode::from(2)
+}
+
+fn setup(args: &SetupArgs, flows: &'static Registry) -> ExitCode {
+    let text = match std::fs::read_to_string(&args.answers) {
+        Ok(t) => t,
+        Err(e) => {
+            return config_error(&ConfigError::Read {
+                path: args.answers.clone(),
+                message: e.to_string(),
+            })
+        }
+    };
+    let config = match config::write_bundle(&text, &args.bundle_dir) {
+        Ok(c) => c,
+        Err(e) => return config_error(&e),
+    };
+    eprintln!(
+        "wrote {} and {}/",
+        args.bundle_dir.join(config::BUNDLE_FILE).display(),
+        args.bundle_dir.join(config::STATE_DIR).display()
+    );
+    let urls = config.webhook_urls(flows);
+    if urls.is_empty() {
+        eprintln!("no compiled flow has a trigger: there is no webhook URL to register");
+    } else {
+        eprintln!("register these webhook URLs with your senders (POST):");
+    }
+    for u in urls {
+        println!("{u}");
+    }
+    eprintln!("run it with: hookflow serve {}", args.bundle_dir.display());
     ExitCode::SUCCESS
+}
+
+/// The text of `hookflow flows`.
+pub fn describe_flows(flows: &Registry) -> String {
+    use std::fmt::Write;
+    let mut out = String::new();
+    if flows.flows.is_empty() {
+        out.push_str("no flows compiled into this binary (add flows/*.yaml and rebuild)\n");
+    }
+    for f in flows.flows {
+        let _ = writeln!(out, "flow {} (version {}, {})", f.name, f.version, f.file);
+        let node = |ix: u16| f.nodes.get(usize::from(ix)).map_or("?", |n| n.id);
+        if f.triggers.is_empty() {
+            let _ = writeln!(out, "  triggers: none (started by `async` only)");
+        }
+        for t in f.triggers {
+            let _ = writeln!(
+                out,
+                "  trigger event_type {:?} -> {}",
+                t.event_type,
+                node(t.target)
+            );
+        }
+        for n in f.nodes {
+            let _ = writeln!(out, "  node {} [{}] line {}", n.id, n.kind, n.line);
+            for e in n.edges {
+                let _ = writeln!(out, "    {} --{}--> {}", n.id, e.label, node(e.to));
+            }
+        }
+    }
+    out
 }

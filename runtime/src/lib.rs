@@ -2,10 +2,17 @@
 //!
 //! - [`__gen`]: the support code generated flows call (hidden; not a stable API).
 //! - [`cli`]: the `hookflow` command line, entered from the binary's `main`.
+//! - [`config`]: answers.json, the bundle, and the checked configuration.
+//! - [`server`]: the HTTP endpoint, health checks, graceful shutdown.
+//! - [`engine`]: running compiled flows, and the work after the answer.
+//! - [`signature`]: webhook signature schemes.
 
 #[doc(hidden)]
 #[path = "gen/mod.rs"]
 pub mod __gen;
 
 pub mod cli;
+pub mod config;
+pub mod engine;
+pub mod server;
 pub mod signature;

@@ -1,0 +1,721 @@
+//! Configuration: the seed's `answers.json` (`{"events-webhook": {...}}`), the bundle that
+//! `hookflow setup` writes from it, and the checked [`Config`] the server runs on.
+//!
+//! Layers, lowest first: embedded defaults, the bundle's `hookflow.json`, the environment
+//! (`HOOKFLOW_LISTEN`), command-line flags. The raw, user-written form ([`RawConfig`]) is
+//! validated exactly once, at start, into [`Config`] (like ripgrep's `LowArgs` → `HiArgs`):
+//! every signature spec becomes a ready [`Verifier`] (secrets resolved), every error names the
+//! key at fault (`events-webhook.signatures.github.secret: ...`), and nothing downstream has to
+//! re-check anything.
+
+use crate::__gen::Registry;
+use crate::signature::{SecretRef, SignatureSpec, Verifier};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The provider's key in answers.json and in the bundle file.
+pub const PROVIDER: &str = "events-webhook";
+/// The bundle's configuration file, inside the bundle directory.
+pub const BUNDLE_FILE: &str = "hookflow.json";
+/// The bundle's state folder (the durable store lives there later).
+pub const STATE_DIR: &str = "state";
+/// The version of the bundle file's format.
+pub const BUNDLE_VERSION: u64 = 1;
+
+/// Embedded defaults.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
+pub const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8080";
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
+pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// How long a client may take to send the request line and headers.
+pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+/// Most header bytes a request may carry (request line and headers together).
+pub const MAX_HEADER_BYTES: usize = 64 * 1024;
+/// Most headers a request may carry.
+pub const MAX_HEADERS: usize = 100;
+
+/// Every key of the provider object, for the "unknown key" message.
+const KEYS: &[&str] = &[
+    "enabled",
+    "public_base_url",
+    "secret_header",
+    "secret_key",
+    "signatures",
+    "tenants",
+    "listen",
+    "max_body_bytes",
+    "request_timeout_seconds",
+];
+
+/// A configuration mistake; `key` is the dotted path of the key at fault.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{key}: {message}")]
+    Invalid { key: String, message: String },
+    #[error("cannot read {path}: {message}")]
+    Read { path: PathBuf, message: String },
+    #[error("cannot write {path}: {message}")]
+    Write { path: PathBuf, message: String },
+}
+
+impl ConfigError {
+    fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
+        ConfigError::Invalid {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// The provider configuration as the user wrote it (answers.json's `events-webhook` object), with
+/// the optional server settings. Unchecked; turn it into a [`Config`] with [`RawConfig::check`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RawConfig {
+    pub enabled: bool,
+    pub public_base_url: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key: Option<SecretRef>,
+    /// Per event type (the `{event_type}` path segment).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signatures: BTreeMap<String, SignatureSpec>,
+    /// The accepted `{tenant}` path segments; empty means any tenant.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tenants: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub listen: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_body_bytes: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_timeout_seconds: Option<u64>,
+}
+
+impl Default for RawConfig {
+    /// The embedded defaults: enabled, local URL, no signature checks.
+    fn default() -> Self {
+        RawConfig {
+            enabled: true,
+            public_base_url: DEFAULT_PUBLIC_BASE_URL.to_string(),
+            secret_header: None,
+            secret_key: None,
+            signatures: BTreeMap::new(),
+            tenants: Vec::new(),
+            listen: None,
+            max_body_bytes: None,
+            request_timeout_seconds: None,
+        }
+    }
+}
+
+impl RawConfig {
+    /// Parses answers.json text (`{"events-webhook": {...}}`), naming the key of every mistake.
+    pub fn from_answers_json(text: &str) -> Result<RawConfig, ConfigError> {
+        let root: Value = serde_json::from_str(text)
+            .map_err(|e| ConfigError::invalid("(file)", format!("not valid JSON: {e}")))?;
+        let Value::Object(root) = root else {
+            return Err(ConfigError::invalid(
+                "(file)",
+                format!("expected a JSON object with the key `{PROVIDER}`"),
+            ));
+        };
+        let mut provider = None;
+        for (k, v) in root {
+            match k.as_str() {
+                PROVIDER => provider = Some(v),
+                // The bundle file records its format version beside the provider.
+                "version" => {
+                    if v.as_u64() != Some(BUNDLE_VERSION) {
+                        return Err(ConfigError::invalid(
+                            "version",
+                            format!("unsupported bundle version {v} (this hookflow reads {BUNDLE_VERSION})"),
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(ConfigError::invalid(
+                        k.as_str(),
+                        format!("unknown key (expected `{PROVIDER}`)"),
+                    ))
+                }
+            }
+        }
+        let Some(provider) = provider else {
+            return Err(ConfigError::invalid(PROVIDER, "missing (required)"));
+        };
+        Self::from_provider_value(provider)
+    }
+
+    fn from_provider_value(v: Value) -> Result<RawConfig, ConfigError> {
+        let Value::Object(map) = v else {
+            return Err(ConfigError::invalid(PROVIDER, "expected an object"));
+        };
+        let key = |k: &str| format!("{PROVIDER}.{k}");
+        for k in map.keys() {
+            if !KEYS.contains(&k.as_str()) {
+                return Err(ConfigError::invalid(
+                    key(k),
+                    format!("unknown key (valid keys: {})", KEYS.join(", ")),
+                ));
+            }
+        }
+        let enabled = match map.get("enabled") {
+            None => return Err(ConfigError::invalid(key("enabled"), "missing (required)")),
+            Some(Value::Bool(b)) => *b,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    key("enabled"),
+                    format!("expected true or false, got {other}"),
+                ))
+            }
+        };
+        let public_base_url = match map.get("public_base_url") {
+            None => {
+                return Err(ConfigError::invalid(
+                    key("public_base_url"),
+                    "missing (required)",
+                ))
+            }
+            Some(v) => string(v, &key("public_base_url"))?,
+        };
+        let opt_string = |name: &str| -> Result<Option<String>, ConfigError> {
+            map.get(name).map(|v| string(v, &key(name))).transpose()
+        };
+        let opt_u64 = |name: &str| -> Result<Option<u64>, ConfigError> {
+            map.get(name)
+                .map(|v| {
+                    v.as_u64().ok_or_else(|| {
+                        ConfigError::invalid(
+                            key(name),
+                            format!("expected a non-negative integer, got {v}"),
+                        )
+                    })
+                })
+                .transpose()
+        };
+        let mut signatures = BTreeMap::new();
+        match map.get("signatures") {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(sigs)) => {
+                for (event_type, spec) in sigs {
+                    let k = format!("{PROVIDER}.signatures.{event_type}");
+                    let spec = signature_spec(spec, &k)?;
+                    signatures.insert(event_type.clone(), spec);
+                }
+            }
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    key("signatures"),
+                    format!("expected an object keyed by event type, got {other}"),
+                ))
+            }
+        }
+        let tenants = match map.get("tenants") {
+            None | Some(Value::Null) => Vec::new(),
+            Some(Value::Array(items)) => items
+                .iter()
+                .enumerate()
+                .map(|(i, v)| string(v, &format!("{PROVIDER}.tenants[{i}]")))
+                .collect::<Result<_, _>>()?,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    key("tenants"),
+                    format!("expected a list of tenant names, got {other}"),
+                ))
+            }
+        };
+        Ok(RawConfig {
+            enabled,
+            public_base_url,
+            secret_header: opt_string("secret_header")?,
+            secret_key: opt_string("secret_key")?.map(SecretRef),
+            signatures,
+            tenants,
+            listen: opt_string("listen")?,
+            max_body_bytes: opt_u64("max_body_bytes")?,
+            request_timeout_seconds: opt_u64("request_timeout_seconds")?,
+        })
+    }
+
+    /// Reads a bundle directory's configuration file.
+    pub fn from_bundle(dir: &Path) -> Result<RawConfig, ConfigError> {
+        let path = dir.join(BUNDLE_FILE);
+        let text = std::fs::read_to_string(&path).map_err(|e| ConfigError::Read {
+            path: path.clone(),
+            message: format!(
+                "{e} (is {} a bundle written by `hookflow setup`?)",
+                dir.display()
+            ),
+        })?;
+        Self::from_answers_json(&text).map_err(|e| match e {
+            ConfigError::Invalid { key, message } => ConfigError::Invalid {
+                key: format!("{}: {key}", path.display()),
+                message,
+            },
+            other => other,
+        })
+    }
+
+    /// The bundle file's JSON text for this configuration.
+    pub fn to_bundle_json(&self) -> String {
+        let mut root = Map::new();
+        root.insert("version".into(), Value::from(BUNDLE_VERSION));
+        root.insert(
+            PROVIDER.into(),
+            serde_json::to_value(self).unwrap_or(Value::Null),
+        );
+        let mut text = serde_json::to_string_pretty(&Value::Object(root)).unwrap_or_default();
+        text.push('\n');
+        text
+    }
+
+    /// Validates everything once: URL, address, limits, tenants, and every signature spec
+    /// (secrets resolved now, so a missing `env:` variable fails at start, not per request).
+    pub fn check(&self) -> Result<Config, ConfigError> {
+        let key = |k: &str| format!("{PROVIDER}.{k}");
+        let url = url::Url::parse(&self.public_base_url).map_err(|e| {
+            ConfigError::invalid(
+                key("public_base_url"),
+                format!(
+                    "`{}` is not an absolute URL ({e}); write it like https://your-domain.example",
+                    self.public_base_url
+                ),
+            )
+        })?;
+        if !matches!(url.scheme(), "http" | "https") || url.host_str().is_none() {
+            return Err(ConfigError::invalid(
+                key("public_base_url"),
+                format!(
+                    "`{}` must be an absolute http:// or https:// URL with a host",
+                    self.public_base_url
+                ),
+            ));
+        }
+        if url.query().is_some() || url.fragment().is_some() {
+            return Err(ConfigError::invalid(
+                key("public_base_url"),
+                "must not have a query or fragment",
+            ));
+        }
+        let public_base_url = self.public_base_url.trim_end_matches('/').to_string();
+
+        let listen_text = self.listen.as_deref().unwrap_or(DEFAULT_LISTEN);
+        let listen =
+            parse_listen(listen_text).map_err(|m| ConfigError::invalid(key("listen"), m))?;
+
+        let max_body_bytes = self.max_body_bytes.unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        if max_body_bytes == 0 {
+            return Err(ConfigError::invalid(
+                key("max_body_bytes"),
+                "must be at least 1",
+            ));
+        }
+        let max_body_bytes = usize::try_from(max_body_bytes).map_err(|_| {
+            ConfigError::invalid(key("max_body_bytes"), "too large for this machine")
+        })?;
+        let timeout = self
+            .request_timeout_seconds
+            .unwrap_or(DEFAULT_REQUEST_TIMEOUT_SECONDS);
+        if timeout == 0 {
+            return Err(ConfigError::invalid(
+                key("request_timeout_seconds"),
+                "must be at least 1",
+            ));
+        }
+
+        let mut tenants = Vec::with_capacity(self.tenants.len());
+        for (i, t) in self.tenants.iter().enumerate() {
+            let tenant = Tenant::parse(t)
+                .map_err(|m| ConfigError::invalid(format!("{PROVIDER}.tenants[{i}]"), m))?;
+            tenants.push(tenant);
+        }
+
+        let generic = match (&self.secret_header, &self.secret_key) {
+            (None, None) => None,
+            (Some(_), None) => {
+                return Err(ConfigError::invalid(
+                    key("secret_key"),
+                    "missing: `secret_header` is set, so `secret_key` is required too",
+                ))
+            }
+            (None, Some(_)) => {
+                return Err(ConfigError::invalid(
+                    key("secret_header"),
+                    "missing: `secret_key` is set, so `secret_header` is required too",
+                ))
+            }
+            (Some(h), Some(s)) => Some(
+                Verifier::generic(h, s)
+                    .map_err(|e| ConfigError::invalid(key(e.field), e.message))?,
+            ),
+        };
+        let mut signatures = BTreeMap::new();
+        for (event_type, spec) in &self.signatures {
+            if event_type.is_empty() || event_type.contains('/') {
+                return Err(ConfigError::invalid(
+                    format!("{PROVIDER}.signatures.{event_type}"),
+                    "not a valid event type (the `{event_type}` URL segment: no `/`, not empty)",
+                ));
+            }
+            let verifier = Verifier::from_spec(spec).map_err(|e| {
+                ConfigError::invalid(
+                    format!("{PROVIDER}.signatures.{event_type}.{}", e.field),
+                    e.message,
+                )
+            })?;
+            signatures.insert(event_type.clone(), verifier);
+        }
+        Ok(Config {
+            listen,
+            enabled: self.enabled,
+            public_base_url,
+            tenants,
+            signatures,
+            generic,
+            max_body_bytes,
+            request_timeout: Duration::from_secs(timeout),
+            state_dir: None,
+        })
+    }
+}
+
+fn string(v: &Value, key: &str) -> Result<String, ConfigError> {
+    match v {
+        Value::String(s) => Ok(s.clone()),
+        other => Err(ConfigError::invalid(
+            key,
+            format!("expected a string, got {other}"),
+        )),
+    }
+}
+
+/// One `signatures.<event_type>` entry, with errors naming `signatures.<event_type>.<key>`.
+fn signature_spec(v: &Value, key: &str) -> Result<SignatureSpec, ConfigError> {
+    let Value::Object(map) = v else {
+        return Err(ConfigError::invalid(
+            key,
+            format!("expected an object with `algorithm`, `header`, `secret`, got {v}"),
+        ));
+    };
+    if !map.contains_key("algorithm") {
+        return Err(ConfigError::invalid(
+            format!("{key}.algorithm"),
+            format!(
+                "missing (required; one of: {})",
+                crate::signature::ALGORITHMS.join(", ")
+            ),
+        ));
+    }
+    serde_json::from_value::<SignatureSpec>(v.clone()).map_err(|e| {
+        // serde names the field in its message ("unknown field `x`, expected ...").
+        let msg = e.to_string();
+        let field = msg
+            .split('`')
+            .nth(1)
+            .filter(|_| msg.starts_with("unknown field") || msg.starts_with("invalid type"))
+            .map(str::to_string);
+        match field {
+            Some(f) if msg.starts_with("unknown field") => {
+                ConfigError::invalid(format!("{key}.{f}"), format!("unknown key ({msg})"))
+            }
+            _ => ConfigError::invalid(key, msg),
+        }
+    })
+}
+
+fn parse_listen(s: &str) -> Result<SocketAddr, String> {
+    use std::net::ToSocketAddrs;
+    if let Ok(a) = s.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    s.to_socket_addrs()
+        .ok()
+        .and_then(|mut it| it.next())
+        .ok_or_else(|| format!("`{s}` is not an address like 127.0.0.1:8080 or 0.0.0.0:8080"))
+}
+
+/// Overrides applied on top of the bundle (environment and flags), already merged by clap.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    pub listen: Option<String>,
+    pub state_dir: Option<PathBuf>,
+}
+
+/// Loads the layers (defaults or bundle, then overrides) and checks them once.
+pub fn load(bundle: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    let mut raw = match bundle {
+        Some(dir) => RawConfig::from_bundle(dir)?,
+        None => RawConfig::default(),
+    };
+    if let Some(l) = &overrides.listen {
+        raw.listen = Some(l.clone());
+    }
+    let mut config = raw.check().map_err(|e| match (e, &overrides.listen) {
+        (ConfigError::Invalid { key, message }, Some(_)) if key.ends_with(".listen") => {
+            ConfigError::invalid("--listen / HOOKFLOW_LISTEN", message)
+        }
+        (e, _) => e,
+    })?;
+    config.state_dir = overrides
+        .state_dir
+        .clone()
+        .or_else(|| bundle.map(|b| b.join(STATE_DIR)));
+    Ok(config)
+}
+
+/// The checked configuration the server runs on. Built only by [`RawConfig::check`].
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub listen: SocketAddr,
+    pub enabled: bool,
+    /// Without a trailing slash.
+    pub public_base_url: String,
+    /// Accepted tenants; empty means any.
+    pub tenants: Vec<Tenant>,
+    /// Per event type.
+    pub signatures: BTreeMap<String, Verifier>,
+    /// The seed's `secret_header` + `secret_key` check, for event types without their own.
+    pub generic: Option<Verifier>,
+    pub max_body_bytes: usize,
+    /// Longest time a request may take from its headers to its answer (body read included).
+    pub request_timeout: Duration,
+    /// The bundle's state folder, when serving from a bundle.
+    pub state_dir: Option<PathBuf>,
+}
+
+impl Default for Config {
+    /// The embedded defaults, checked.
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            enabled: true,
+            public_base_url: DEFAULT_PUBLIC_BASE_URL.to_string(),
+            tenants: Vec::new(),
+            signatures: BTreeMap::new(),
+            generic: None,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
+            request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            state_dir: None,
+        }
+    }
+}
+
+impl Config {
+    /// The signature check for an event type: its own entry, else the generic one, else none.
+    pub fn verifier_for(&self, event_type: &str) -> Option<&Verifier> {
+        self.signatures.get(event_type).or(self.generic.as_ref())
+    }
+
+    /// Whether requests for this tenant are accepted.
+    pub fn accepts_tenant(&self, tenant: &Tenant) -> bool {
+        self.tenants.is_empty() || self.tenants.contains(tenant)
+    }
+
+    /// One URL to register per compiled trigger (and per configured tenant, else `{tenant}`).
+    pub fn webhook_urls(&self, flows: &Registry) -> Vec<String> {
+        let tenants: Vec<&str> = if self.tenants.is_empty() {
+            vec!["{tenant}"]
+        } else {
+            self.tenants.iter().map(Tenant::as_str).collect()
+        };
+        let mut event_types: Vec<&str> = flows
+            .flows
+            .iter()
+            .flat_map(|f| f.triggers.iter().map(|t| t.event_type))
+            .collect();
+        event_types.sort_unstable();
+        event_types.dedup();
+        let mut urls = Vec::new();
+        for t in &tenants {
+            for e in &event_types {
+                urls.push(format!("{}/events/webhook/{t}/{e}", self.public_base_url));
+            }
+        }
+        urls
+    }
+}
+
+/// The `{tenant}` path segment: 1 to 64 characters of `A-Z a-z 0-9 _ - .`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Tenant(String);
+
+impl Tenant {
+    pub fn parse(s: &str) -> Result<Tenant, String> {
+        let ok = !s.is_empty()
+            && s.len() <= 64
+            && s.bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if ok {
+            Ok(Tenant(s.to_string()))
+        } else {
+            Err(format!(
+                "`{s}` is not a valid tenant (1-64 characters of A-Z, a-z, 0-9, `_`, `-`, `.`)"
+            ))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for Tenant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Validates answers.json text and writes the bundle directory: `hookflow.json` and `state/`.
+/// Everything is checked before anything is written; the config file is written to a temporary
+/// name and renamed, so a failed setup leaves no partial bundle file behind.
+pub fn write_bundle(answers: &str, dir: &Path) -> Result<Config, ConfigError> {
+    let raw = RawConfig::from_answers_json(answers)?;
+    let config = raw.check()?;
+    let write_err = |path: &Path, e: std::io::Error| ConfigError::Write {
+        path: path.to_path_buf(),
+        message: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| write_err(dir, e))?;
+    let state = dir.join(STATE_DIR);
+    std::fs::create_dir_all(&state).map_err(|e| write_err(&state, e))?;
+    let path = dir.join(BUNDLE_FILE);
+    let tmp = dir.join(format!(".{BUNDLE_FILE}.tmp"));
+    write_private(&tmp, raw.to_bundle_json().as_bytes()).map_err(|e| write_err(&tmp, e))?;
+    std::fs::rename(&tmp, &path).map_err(|e| write_err(&path, e))?;
+    Ok(config)
+}
+
+/// Writes a file readable only by its owner (it may hold inline secrets).
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path)?;
+    f.write_all(bytes)?;
+    f.sync_all()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(text: &str) -> String {
+        match RawConfig::from_answers_json(text).and_then(|r| r.check()) {
+            Ok(_) => String::from("ok"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn seed_answers_are_valid() {
+        let c = RawConfig::from_answers_json(
+            r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x.example/",
+                "signatures": {"github": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "s"},
+                               "stripe": {"header": "Stripe-Signature", "algorithm": "stripe", "secret": "whsec_xxx"}}}}"#,
+        )
+        .and_then(|r| r.check());
+        let c = match c {
+            Ok(c) => c,
+            Err(e) => panic!("{e}"),
+        };
+        assert_eq!(c.public_base_url, "https://x.example");
+        assert_eq!(c.signatures.len(), 2);
+        assert!(c.verifier_for("github").is_some());
+        assert!(c.verifier_for("other").is_none());
+    }
+
+    #[test]
+    fn every_error_names_its_key() {
+        let cases = [
+            (
+                r#"{"events-webhook": {"public_base_url": "https://x"}}"#,
+                "events-webhook.enabled",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true}}"#,
+                "events-webhook.public_base_url",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "x.example"}}"#,
+                "events-webhook.public_base_url",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": "yes", "public_base_url": "https://x"}}"#,
+                "events-webhook.enabled",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "colour": 1}}"#,
+                "events-webhook.colour",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "signatures": {"gh": {"algorithm": "md5", "secret": "s"}}}}"#,
+                "events-webhook.signatures.gh.algorithm",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "signatures": {"gh": {"algorithm": "sha256"}}}}"#,
+                "events-webhook.signatures.gh.secret",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "signatures": {"gh": {"algorithm": "sha512", "secret": "s"}}}}"#,
+                "events-webhook.signatures.gh.header",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "signatures": {"gh": {"secret": "s"}}}}"#,
+                "events-webhook.signatures.gh.algorithm",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "signatures": {"gh": {"algorithm": "sha256", "secret": "s", "hdr": "x"}}}}"#,
+                "events-webhook.signatures.gh.hdr",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "secret_header": "X-Sig"}}"#,
+                "events-webhook.secret_key",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "max_body_bytes": -1}}"#,
+                "events-webhook.max_body_bytes",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "tenants": ["a b"]}}"#,
+                "events-webhook.tenants[0]",
+            ),
+            (r#"{"other": {}}"#, "other"),
+            (r#"{}"#, "events-webhook"),
+        ];
+        for (text, key) in cases {
+            let e = err(text);
+            assert!(e.starts_with(&format!("{key}:")), "{text}\n=> {e}");
+        }
+    }
+
+    #[test]
+    fn bundle_round_trips() {
+        let raw = RawConfig {
+            secret_header: Some("X-Signature".into()),
+            secret_key: Some(SecretRef("k".into())),
+            ..RawConfig::default()
+        };
+        let back = RawConfig::from_answers_json(&raw.to_bundle_json());
+        assert_eq!(back, Ok(raw));
+    }
+
+    #[test]
+    fn urls_per_trigger_and_tenant() {
+        let mut c = Config::default();
+        static NO_FLOWS: Registry = Registry { flows: &[] };
+        assert!(c.webhook_urls(&NO_FLOWS).is_empty());
+        c.tenants = vec![Tenant("demo".into())];
+        assert!(c.accepts_tenant(&Tenant("demo".into())));
+        assert!(!c.accepts_tenant(&Tenant("other".into())));
+    }
+}

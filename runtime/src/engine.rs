@@ -1,0 +1,228 @@
+//! Running compiled flows: the one place that drives the generated state machines.
+//!
+//! A delivery starts its flow at the trigger's target ([`start`]). The run stops at the first
+//! `http_response` (or at the end of the flow, which answers 200 `{"ok": true}`); whatever is left
+//! (the nodes after an `http_response` with `next`, and the flows `async` nodes asked for) comes
+//! back as a list of [`Work`] items to do *after* the answer. [`run_work`] does one item and
+//! returns the items it produced; [`run_after`] does them all in-process.
+//!
+//! That split is the seam for what comes next: the durable store persists the delivery and its
+//! `Vec<Work>` before the 2xx and a worker calls [`run_work`] (the items are plain data); action
+//! nodes (`http_request`, `exec`) will make a run yield an I/O request, which the loop in
+//! [`drive`] performs before resuming the state machine.
+
+use crate::__gen::{
+    Body, Ctx, Event, FlowDef, FlowError, NodeIx, Registry, Response, Value, Yield,
+};
+use std::fmt;
+
+/// Most work items one delivery may produce after its answer (a guard against flows that spawn
+/// each other forever).
+pub const MAX_WORK_PER_DELIVERY: usize = 1024;
+
+/// A delivery's id: the sender's (`X-GitHub-Delivery`, `webhook-id`, ...) or a fresh random one.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct DeliveryId(String);
+
+impl DeliveryId {
+    /// A fresh random id (32 hex characters).
+    pub fn random() -> DeliveryId {
+        let bytes: [u8; 16] = rand::random();
+        DeliveryId(hex::encode(bytes))
+    }
+
+    /// A sender-provided id, if it is sane: 1 to 200 visible ASCII characters.
+    pub fn from_sender(s: &str) -> Option<DeliveryId> {
+        let s = s.trim();
+        let ok = !s.is_empty() && s.len() <= 200 && s.bytes().all(|b| b.is_ascii_graphic());
+        ok.then(|| DeliveryId(s.to_string()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Why work could not be done.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    Flow(#[from] FlowError),
+    #[error("`async` names the flow `{0}`, which is not compiled into this binary")]
+    UnknownFlow(String),
+    #[error("the start node {node} is not a node of flow `{flow}`")]
+    BadNode { flow: &'static str, node: NodeIx },
+}
+
+/// Something to do after the answer. Plain data: a store can keep it and a worker resume it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Work {
+    /// Go on with `flow` at node `at`, with the run's state so far.
+    Continue {
+        flow: &'static str,
+        at: NodeIx,
+        ctx: Box<Ctx>,
+    },
+    /// Start `flow` at its first node with `event.payload` = `payload` (an `async` node).
+    Spawn { flow: &'static str, payload: Value },
+}
+
+impl Work {
+    /// The flow this item runs (for logs).
+    pub fn flow(&self) -> &'static str {
+        match self {
+            Work::Continue { flow, .. } | Work::Spawn { flow, .. } => flow,
+        }
+    }
+}
+
+/// The outcome of starting a delivery's flow.
+#[derive(Debug)]
+pub struct Started {
+    /// What to answer the caller.
+    pub response: Response,
+    /// Whether the flow's `http_response` decided the answer (else it is the default one).
+    pub answered_by_flow: bool,
+    /// What is left to do after the answer, in order.
+    pub work: Vec<Work>,
+}
+
+/// The answer of a flow that ends without an `http_response`.
+pub fn default_response() -> Response {
+    Response {
+        status: 200,
+        headers: Vec::new(),
+        body: Body::Static(r#"{"ok":true}"#),
+    }
+}
+
+/// Runs `flow` for a delivery from `start` (the trigger's target) until it answers or ends.
+pub fn start(flow: &'static FlowDef, start: NodeIx, event: Event) -> Result<Started, EngineError> {
+    let mut ctx = Ctx::new(event, flow);
+    let stop = drive(flow, &mut ctx, start)?;
+    let (response, answered_by_flow, then) = match stop {
+        Yield::Finished => (default_response(), false, None),
+        Yield::Respond { response, then } => (response, true, then),
+    };
+    Ok(Started {
+        response,
+        answered_by_flow,
+        work: leftovers(flow, ctx, then),
+    })
+}
+
+/// Does one work item; returns the items it produced (a continuation, spawned flows).
+/// An `http_response` reached here is not sent anywhere (the caller has its answer already).
+pub fn run_work(flows: &Registry, base: &Event, work: Work) -> Result<Vec<Work>, EngineError> {
+    let (flow, at, mut ctx) = match work {
+        Work::Continue { flow, at, ctx } => {
+            let def = flows
+                .flow(flow)
+                .ok_or_else(|| EngineError::UnknownFlow(flow.to_string()))?;
+            (def, at, *ctx)
+        }
+        Work::Spawn { flow, payload } => {
+            let def = flows
+                .flow(flow)
+                .ok_or_else(|| EngineError::UnknownFlow(flow.to_string()))?;
+            let event = Event {
+                payload,
+                ..base.clone()
+            };
+            (def, 0, Ctx::new(event, def))
+        }
+    };
+    let then = match drive(flow, &mut ctx, at)? {
+        Yield::Finished => None,
+        Yield::Respond { then, .. } => then,
+    };
+    Ok(leftovers(flow, ctx, then))
+}
+
+/// Does all work of one delivery, in-process, in order (breadth first). Errors are logged with the
+/// delivery id and do not stop the other items. Returns how many items failed.
+pub fn run_after(
+    flows: &Registry,
+    delivery_id: &DeliveryId,
+    base: &Event,
+    work: Vec<Work>,
+) -> usize {
+    let mut queue = std::collections::VecDeque::from(work);
+    let mut done = 0usize;
+    let mut failed = 0usize;
+    while let Some(item) = queue.pop_front() {
+        if done >= MAX_WORK_PER_DELIVERY {
+            tracing::error!(
+                delivery_id = %delivery_id,
+                dropped = queue.len() + 1,
+                "work after the answer stopped: more than {MAX_WORK_PER_DELIVERY} items (flows spawning each other without end?)"
+            );
+            return failed + queue.len() + 1;
+        }
+        done += 1;
+        let flow = item.flow();
+        match run_work(flows, base, item) {
+            Ok(more) => queue.extend(more),
+            Err(e) => {
+                failed += 1;
+                tracing::error!(delivery_id = %delivery_id, flow, error = %e, "work after the answer failed");
+            }
+        }
+    }
+    failed
+}
+
+/// Runs the state machine from `at` until it answers or finishes. (When nodes can yield I/O
+/// requests, this is the loop that performs them and resumes.)
+fn drive(flow: &'static FlowDef, ctx: &mut Ctx, at: NodeIx) -> Result<Yield, EngineError> {
+    if usize::from(at) >= flow.nodes.len() {
+        return Err(EngineError::BadNode {
+            flow: flow.name,
+            node: at,
+        });
+    }
+    Ok((flow.run)(ctx, at)?)
+}
+
+/// The continuation (if any) followed by the flows the run spawned.
+fn leftovers(flow: &'static FlowDef, mut ctx: Ctx, then: Option<NodeIx>) -> Vec<Work> {
+    let spawns = std::mem::take(&mut ctx.spawns);
+    let mut work = Vec::with_capacity(spawns.len() + 1);
+    if let Some(at) = then {
+        work.push(Work::Continue {
+            flow: flow.name,
+            at,
+            ctx: Box::new(ctx),
+        });
+    }
+    work.extend(spawns.into_iter().map(|s| Work::Spawn {
+        flow: s.flow,
+        payload: s.payload,
+    }));
+    work
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sender_ids_are_checked() {
+        assert_eq!(
+            DeliveryId::from_sender(" abc-1 ").map(|d| d.to_string()),
+            Some("abc-1".to_string())
+        );
+        assert!(DeliveryId::from_sender("").is_none());
+        assert!(DeliveryId::from_sender("a b").is_none());
+        assert!(DeliveryId::from_sender(&"x".repeat(201)).is_none());
+        let a = DeliveryId::random();
+        assert_eq!(a.as_str().len(), 32);
+        assert_ne!(a, DeliveryId::random());
+    }
+}

@@ -1,0 +1,473 @@
+//! The HTTP server: `POST /events/webhook/{tenant}/{event_type}`, `/healthz`, `/readyz`.
+//!
+//! [`run`] takes a checked [`Config`], the compiled flows and optionally an already bound
+//! listener (tests bind port 0), and serves until its `shutdown` future completes; then it stops
+//! accepting, lets requests in flight finish and waits for the work after their answers.
+//! Connections are served by hyper's HTTP/1 builder with a header read timeout and header size
+//! limits; each request has an overall timeout and a body size limit, so no client can hang or
+//! exhaust the server.
+//!
+//! A delivery goes: method → provider enabled → tenant → flow for the event type → body read
+//! (size, time) → signature on the raw bytes ([`request::Unverified::verify`]) → body parsed →
+//! [`crate::engine::start`] → answer → work after the answer in the background. One log line per
+//! delivery records tenant, event type, flow, status, duration, delivery id and signature verdict;
+//! never secrets or signature header values.
+
+pub mod error;
+pub mod request;
+
+use crate::__gen::{Event, Registry, Response as FlowResponse};
+use crate::config::{Config, Tenant, HEADER_READ_TIMEOUT, MAX_HEADERS, MAX_HEADER_BYTES};
+use crate::engine::{self, DeliveryId};
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get};
+use axum::Router;
+use error::ApiError;
+use http_body_util::BodyExt;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use request::{Unverified, Verdict};
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+use tokio_util::task::TaskTracker;
+use tower::ServiceExt;
+
+/// The header every webhook answer carries with the delivery id (to find it in the log).
+pub const DELIVERY_ID_HEADER: &str = "x-hookflow-delivery";
+
+/// How long shutdown waits for requests in flight and work after answers.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// Why the server could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("cannot listen on {addr}: {source} (is another process using the port? use --listen or HOOKFLOW_LISTEN)")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("cannot read the listening address: {0}")]
+    LocalAddr(std::io::Error),
+    #[error("the server task failed: {0}")]
+    Join(String),
+}
+
+/// Shared by every request.
+struct AppState {
+    config: Config,
+    flows: &'static Registry,
+    ready: AtomicBool,
+    /// Work after answers, waited for on shutdown.
+    background: TaskTracker,
+}
+
+/// Serves until `shutdown` completes, then shuts down gracefully. Binds `config.listen` unless a
+/// listener is given.
+pub async fn run(
+    config: Config,
+    flows: &'static Registry,
+    listener: Option<TcpListener>,
+    shutdown: impl Future<Output = ()>,
+) -> Result<(), ServerError> {
+    let listener = match listener {
+        Some(l) => l,
+        None => TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            })?,
+    };
+    let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
+    let state = Arc::new(AppState {
+        config,
+        flows,
+        ready: AtomicBool::new(true),
+        background: TaskTracker::new(),
+    });
+    let app = router(state.clone());
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(HEADER_READ_TIMEOUT)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS);
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    tracing::info!(
+        %addr,
+        flows = flows.flows.len(),
+        enabled = state.config.enabled,
+        public_base_url = %state.config.public_base_url,
+        "hookflow listening on http://{addr}"
+    );
+
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            biased;
+            () = &mut shutdown => break,
+            accepted = listener.accept() => {
+                let (stream, peer) = match accepted {
+                    Ok(x) => x,
+                    Err(e) => {
+                        // Out of file descriptors and the like: back off, keep serving.
+                        tracing::warn!(error = %e, "accept failed");
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                let app = app.clone();
+                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                    app.clone().oneshot(req.map(Body::new))
+                });
+                let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
+                tokio::spawn(async move {
+                    if let Err(e) = conn.await {
+                        tracing::debug!(%peer, error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        }
+    }
+
+    tracing::info!("shutting down: no new connections; finishing requests in flight");
+    state.ready.store(false, Ordering::SeqCst);
+    drop(listener);
+    if tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown())
+        .await
+        .is_err()
+    {
+        tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing them");
+    }
+    state.background.close();
+    if tokio::time::timeout(SHUTDOWN_GRACE, state.background.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("work after answers still running after {SHUTDOWN_GRACE:?}; abandoning it");
+    }
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// A server running in the background (for tests and embedding): its address and a way to stop it.
+#[derive(Debug)]
+pub struct RunningServer {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<Result<(), ServerError>>,
+}
+
+impl RunningServer {
+    /// Starts [`run`] on a task; binds `config.listen` unless a listener is given.
+    pub async fn start(
+        config: Config,
+        flows: &'static Registry,
+        listener: Option<TcpListener>,
+    ) -> Result<RunningServer, ServerError> {
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(config.listen)
+                .await
+                .map_err(|source| ServerError::Bind {
+                    addr: config.listen,
+                    source,
+                })?,
+        };
+        let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(run(config, flows, Some(listener), async move {
+            let _ = stopped.await;
+        }));
+        Ok(RunningServer { addr, stop, task })
+    }
+
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// `http://{addr}`
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// Triggers a graceful shutdown and waits for it.
+    pub async fn shutdown(self) -> Result<(), ServerError> {
+        let _ = self.stop.send(());
+        self.task
+            .await
+            .map_err(|e| ServerError::Join(e.to_string()))?
+    }
+}
+
+fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route(
+            "/healthz",
+            get(|| async { json_ok(r#"{"status":"ok"}"#) }).fallback(method_not_allowed),
+        )
+        .route("/readyz", get(readyz).fallback(method_not_allowed))
+        .route("/events/webhook/{tenant}/{event_type}", any(webhook))
+        .fallback(|| async { ApiError::NotFound })
+        .with_state(state)
+}
+
+async fn method_not_allowed() -> ApiError {
+    ApiError::MethodNotAllowed
+}
+
+fn json_ok(body: &'static str) -> Response {
+    (
+        StatusCode::OK,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body,
+    )
+        .into_response()
+}
+
+async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    if state.ready.load(Ordering::SeqCst) {
+        json_ok(r#"{"status":"ready"}"#)
+    } else {
+        ApiError::ShuttingDown.into_response()
+    }
+}
+
+/// What the delivery's log line reports; filled in as the request goes.
+struct LogLine {
+    tenant: String,
+    event_type: String,
+    flow: &'static str,
+    delivery_id: Option<DeliveryId>,
+    signature: String,
+    error_code: &'static str,
+}
+
+async fn webhook(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    let started = Instant::now();
+    let (tenant, event_type) = path_segments(req.uri().path());
+    let mut line = LogLine {
+        tenant: tenant.to_string(),
+        event_type: event_type.to_string(),
+        flow: "-",
+        delivery_id: None,
+        signature: "unchecked".to_string(),
+        error_code: "",
+    };
+    let timeout = state.config.request_timeout;
+    let result = match tokio::time::timeout(timeout, handle(&state, req, &mut line)).await {
+        Ok(r) => r,
+        Err(_) => Err(ApiError::RequestTimeout),
+    };
+    let mut response = match result {
+        Ok(r) => r,
+        Err(e) => {
+            line.error_code = e.code();
+            e.into_response()
+        }
+    };
+    if let Some(id) = &line.delivery_id {
+        if let Ok(v) = HeaderValue::from_str(id.as_str()) {
+            response
+                .headers_mut()
+                .insert(HeaderName::from_static(DELIVERY_ID_HEADER), v);
+        }
+    }
+    log_delivery(&line, response.status(), started.elapsed());
+    response
+}
+
+fn path_segments(path: &str) -> (&str, &str) {
+    let rest = path.strip_prefix("/events/webhook/").unwrap_or_default();
+    rest.split_once('/').unwrap_or((rest, ""))
+}
+
+fn log_delivery(line: &LogLine, status: StatusCode, took: Duration) {
+    let delivery_id = line
+        .delivery_id
+        .as_ref()
+        .map_or("-", |d| d.as_str())
+        .to_string();
+    let duration_ms = took.as_secs_f64() * 1000.0;
+    macro_rules! emit {
+        ($level:expr) => {
+            tracing::event!(
+                target: "hookflow::delivery",
+                $level,
+                tenant = %line.tenant,
+                event_type = %line.event_type,
+                flow = line.flow,
+                status = status.as_u16(),
+                duration_ms,
+                delivery_id = %delivery_id,
+                signature = %line.signature,
+                error = line.error_code,
+                "delivery"
+            )
+        };
+    }
+    if status.is_server_error() {
+        emit!(tracing::Level::ERROR)
+    } else if status.is_client_error() {
+        emit!(tracing::Level::WARN)
+    } else {
+        emit!(tracing::Level::INFO)
+    }
+}
+
+async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Response, ApiError> {
+    let config = &state.config;
+    if req.method() != Method::POST {
+        return Err(ApiError::MethodNotAllowed);
+    }
+    if !config.enabled {
+        return Err(ApiError::ProviderDisabled);
+    }
+    let tenant = Tenant::parse(&line.tenant)
+        .ok()
+        .filter(|t| config.accepts_tenant(t))
+        .ok_or_else(|| ApiError::UnknownTenant(line.tenant.clone()))?;
+    let event_type = line.event_type.clone();
+    let (flow, trigger) = state
+        .flows
+        .for_event(&event_type)
+        .ok_or_else(|| ApiError::NoFlow(event_type.clone()))?;
+    line.flow = flow.name;
+
+    let (parts, body) = req.into_parts();
+    let limit = config.max_body_bytes;
+    let declared = parts
+        .headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(ApiError::BodyTooLarge { limit });
+    }
+    let body = http_body_util::Limited::new(body, limit)
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::BodyTooLarge { limit }
+            } else {
+                ApiError::BodyRead
+            }
+        })?
+        .to_bytes();
+
+    let path_and_query = parts.uri.path_and_query().map_or("", |p| p.as_str());
+    let url = format!("{}{}", config.public_base_url, path_and_query);
+    let unverified = Unverified {
+        method: parts.method.as_str(),
+        url: &url,
+        headers: &parts.headers,
+        body,
+    };
+    let verifier = config.verifier_for(&event_type);
+    let verified = match unverified.verify(verifier, unix_now()) {
+        Ok(v) => v,
+        Err(e) => {
+            line.signature = format!("rejected:{}", e.reason());
+            // The log names the case (header missing, malformed, mismatch, timestamp) and the
+            // header; never its value or the secret.
+            tracing::warn!(
+                tenant = %tenant,
+                event_type = %event_type,
+                header = verifier.map_or("-", |v| v.header()),
+                reason = e.reason(),
+                "signature rejected: {e}"
+            );
+            return Err(ApiError::Signature(e));
+        }
+    };
+    line.signature = match verified.verdict() {
+        v @ Verdict::Valid { .. } => v.to_string(),
+        Verdict::NotConfigured => "none".to_string(),
+    };
+    let content_type = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok());
+    let payload = verified.payload(content_type)?;
+    let delivery_id = request::delivery_id(&parts.headers, &payload);
+    line.delivery_id = Some(delivery_id.clone());
+
+    let event = Event::new(
+        tenant.as_str(),
+        &event_type,
+        delivery_id.as_str(),
+        request::flow_headers(&parts.headers),
+        payload,
+    );
+    let base = event.clone();
+    let started = match engine::start(flow, trigger.target, event) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(delivery_id = %delivery_id, flow = flow.name, error = %e, "flow failed");
+            return Err(ApiError::Flow {
+                delivery_id: delivery_id.to_string(),
+            });
+        }
+    };
+    if !started.work.is_empty() {
+        let flows = state.flows;
+        let work = started.work;
+        state.background.spawn_blocking(move || {
+            engine::run_after(flows, &delivery_id, &base, work);
+        });
+    }
+    Ok(flow_response(&started.response, line))
+}
+
+/// The flow's answer as HTTP: its status, headers (JSON content type unless it set one), body.
+fn flow_response(r: &FlowResponse, line: &LogLine) -> Response {
+    let delivery = line.delivery_id.as_ref().map_or("-", |d| d.as_str());
+    let status = StatusCode::from_u16(r.status).unwrap_or_else(|_| {
+        tracing::error!(
+            delivery_id = delivery,
+            status = r.status,
+            "flow answered an invalid status; sending 500"
+        );
+        StatusCode::INTERNAL_SERVER_ERROR
+    });
+    let mut resp = Response::new(Body::from(r.body.to_bytes()));
+    *resp.status_mut() = status;
+    let headers = resp.headers_mut();
+    for (name, value) in &r.headers {
+        match (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(value),
+        ) {
+            (Ok(n), Ok(v)) => {
+                headers.append(n, v);
+            }
+            _ => tracing::warn!(
+                delivery_id = delivery,
+                header = %name,
+                "flow answered a header that is not valid HTTP; left out"
+            ),
+        }
+    }
+    if !headers.contains_key(header::CONTENT_TYPE) {
+        headers.insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+    }
+    resp
+}
+
+fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}

@@ -1,0 +1,235 @@
+//! What arrives at the webhook endpoint, before and after its signature check.
+//!
+//! An [`Unverified`] request becomes a [`Verified`] one only through [`Unverified::verify`]; the
+//! body is parsed into the flow's `event.payload` only from a [`Verified`] request, so nothing can
+//! run a flow on a body whose signature was not checked (or not configured to be).
+
+use super::error::ApiError;
+use crate::__gen::{Headers, Map, Value};
+use crate::engine::DeliveryId;
+use crate::signature::{SignedRequest, Verifier, VerifyError};
+use axum::http::HeaderMap;
+use bytes::Bytes;
+
+/// Headers that carry the sender's own delivery id, in the order they are tried.
+pub const DELIVERY_ID_HEADERS: &[&str] = &[
+    "x-github-delivery",
+    "webhook-id",
+    "svix-id",
+    "x-shopify-webhook-id",
+    "x-twilio-idempotency-token",
+    "twitch-eventsub-message-id",
+    "x-gitlab-event-uuid",
+    "linear-delivery",
+    "x-gitea-delivery",
+];
+
+/// A request as received: nothing about it is trusted yet.
+#[derive(Debug)]
+pub struct Unverified<'a> {
+    pub method: &'a str,
+    /// `public_base_url` + path and query (some senders sign the URL).
+    pub url: &'a str,
+    pub headers: &'a HeaderMap,
+    pub body: Bytes,
+}
+
+/// The signature verdict of a request that passed verification.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    /// The configured check accepted it.
+    Valid { algorithm: String },
+    /// No check is configured for this event type.
+    NotConfigured,
+}
+
+impl std::fmt::Display for Verdict {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Verdict::Valid { algorithm } => write!(f, "valid:{algorithm}"),
+            Verdict::NotConfigured => f.write_str("none"),
+        }
+    }
+}
+
+/// A request whose signature was checked (or needs none). Only [`Unverified::verify`] builds it.
+#[derive(Debug)]
+pub struct Verified {
+    body: Bytes,
+    verdict: Verdict,
+}
+
+impl Unverified<'_> {
+    /// Checks the signature on the raw body bytes with the event type's verifier, if any.
+    pub fn verify(self, verifier: Option<&Verifier>, now: u64) -> Result<Verified, VerifyError> {
+        let verdict = match verifier {
+            None => Verdict::NotConfigured,
+            Some(v) => {
+                v.verify(&SignedRequest {
+                    method: self.method,
+                    url: self.url,
+                    headers: self.headers,
+                    body: &self.body,
+                    now,
+                })?;
+                Verdict::Valid {
+                    algorithm: v.algorithm().to_string(),
+                }
+            }
+        };
+        Ok(Verified {
+            body: self.body,
+            verdict,
+        })
+    }
+}
+
+impl Verified {
+    pub fn verdict(&self) -> &Verdict {
+        &self.verdict
+    }
+
+    /// The body as the flow's `event.payload`: JSON parsed; `application/x-www-form-urlencoded`
+    /// an object (GitHub's form mode, a lone `payload` field, becomes the JSON inside it);
+    /// anything else a string. Without a Content-Type, JSON if it parses, else a string.
+    pub fn payload(&self, content_type: Option<&str>) -> Result<Value, ApiError> {
+        parse_payload(content_type, &self.body)
+    }
+}
+
+fn parse_payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+    let mime = content_type
+        .and_then(|c| c.split(';').next())
+        .map(|m| m.trim().to_ascii_lowercase());
+    let blank = body.iter().all(u8::is_ascii_whitespace);
+    match mime.as_deref() {
+        Some(m) if m == "application/json" || m.ends_with("+json") => {
+            if blank {
+                Ok(Value::Null)
+            } else {
+                json(body)
+            }
+        }
+        Some("application/x-www-form-urlencoded") => form(body),
+        None if blank => Ok(Value::Null),
+        None => Ok(serde_json::from_slice(body).unwrap_or_else(|_| text(body))),
+        Some(_) => Ok(text(body)),
+    }
+}
+
+fn json(body: &[u8]) -> Result<Value, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+fn text(body: &[u8]) -> Value {
+    Value::String(String::from_utf8_lossy(body).into_owned())
+}
+
+fn form(body: &[u8]) -> Result<Value, ApiError> {
+    let pairs: Vec<(String, String)> = form_urlencoded::parse(body)
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    if let [(k, v)] = pairs.as_slice() {
+        if k == "payload" {
+            return serde_json::from_str(v)
+                .map_err(|e| ApiError::MalformedJson(format!("in the form field `payload`: {e}")));
+        }
+    }
+    let mut map = Map::new();
+    for (k, v) in pairs {
+        match map.get_mut(&k) {
+            None => {
+                map.insert(k, Value::String(v));
+            }
+            Some(Value::Array(items)) => items.push(Value::String(v)),
+            Some(first) => {
+                let prev = first.take();
+                *first = Value::Array(vec![prev, Value::String(v)]);
+            }
+        }
+    }
+    Ok(Value::Object(map))
+}
+
+/// The sender's delivery id (see [`DELIVERY_ID_HEADERS`], or a Stripe event's `evt_...` id), else
+/// a fresh random one.
+pub fn delivery_id(headers: &HeaderMap, payload: &Value) -> DeliveryId {
+    DELIVERY_ID_HEADERS
+        .iter()
+        .filter_map(|h| headers.get(*h))
+        .filter_map(|v| v.to_str().ok())
+        .find_map(DeliveryId::from_sender)
+        .or_else(|| {
+            payload
+                .get("id")
+                .and_then(Value::as_str)
+                .filter(|id| id.starts_with("evt_"))
+                .and_then(DeliveryId::from_sender)
+        })
+        .unwrap_or_else(DeliveryId::random)
+}
+
+/// The request headers as flows see them (lower-cased names, values as text).
+pub fn flow_headers(headers: &HeaderMap) -> Headers {
+    let mut out = Headers::new();
+    for (name, value) in headers {
+        out.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn bodies_by_content_type() {
+        let p = |ct: Option<&str>, b: &str| parse_payload(ct, b.as_bytes());
+        assert_eq!(
+            p(Some("application/json"), r#"{"a":1}"#),
+            Ok(json!({"a": 1}))
+        );
+        assert_eq!(
+            p(Some("application/vnd.x+json; charset=utf-8"), "[1]"),
+            Ok(json!([1]))
+        );
+        assert_eq!(p(Some("application/json"), ""), Ok(Value::Null));
+        assert!(matches!(
+            p(Some("application/json"), "{"),
+            Err(ApiError::MalformedJson(_))
+        ));
+        assert_eq!(p(Some("text/plain"), "hi"), Ok(json!("hi")));
+        assert_eq!(p(None, r#"{"a":1}"#), Ok(json!({"a": 1})));
+        assert_eq!(p(None, "not json"), Ok(json!("not json")));
+        assert_eq!(
+            p(Some("application/x-www-form-urlencoded"), "a=1&b=x+y&a=2"),
+            Ok(json!({"a": ["1", "2"], "b": "x y"}))
+        );
+        assert_eq!(
+            p(
+                Some("application/x-www-form-urlencoded"),
+                "payload=%7B%22zen%22%3A1%7D"
+            ),
+            Ok(json!({"zen": 1}))
+        );
+        assert!(matches!(
+            p(Some("application/x-www-form-urlencoded"), "payload=%7B"),
+            Err(ApiError::MalformedJson(_))
+        ));
+    }
+
+    #[test]
+    fn delivery_id_prefers_the_sender() {
+        let mut h = HeaderMap::new();
+        assert_eq!(delivery_id(&h, &json!({"id": "evt_1"})).as_str(), "evt_1");
+        assert_eq!(delivery_id(&h, &json!({"id": "x"})).as_str().len(), 32);
+        h.insert(
+            "x-github-delivery",
+            "abc-123"
+                .parse()
+                .unwrap_or(axum::http::HeaderValue::from_static("")),
+        );
+        assert_eq!(delivery_id(&h, &json!({"id": "evt_1"})).as_str(), "abc-123");
+    }
+}

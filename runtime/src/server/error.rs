@@ -21,6 +21,8 @@ pub enum ApiError {
     NotFound,
     #[error("the request body is larger than the {limit} bytes allowed (max_body_bytes)")]
     BodyTooLarge { limit: usize },
+    #[error("the request headers are larger than the {limit} bytes allowed")]
+    HeadersTooLarge { limit: usize },
     #[error("the request took too long (body read or processing)")]
     RequestTimeout,
     #[error("the request body could not be read")]
@@ -45,6 +47,7 @@ impl ApiError {
             ApiError::NoFlow(_) => "no_flow",
             ApiError::NotFound => "not_found",
             ApiError::BodyTooLarge { .. } => "body_too_large",
+            ApiError::HeadersTooLarge { .. } => "headers_too_large",
             ApiError::RequestTimeout => "request_timeout",
             ApiError::BodyRead => "body_read_error",
             ApiError::Signature(e) => e.code(),
@@ -62,6 +65,7 @@ impl ApiError {
             | ApiError::NoFlow(_)
             | ApiError::NotFound => StatusCode::NOT_FOUND,
             ApiError::BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyRead | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Signature(_) => StatusCode::UNAUTHORIZED,

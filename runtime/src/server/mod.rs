@@ -123,7 +123,14 @@ pub async fn run(
                 };
                 let app = app.clone();
                 let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-                    app.clone().oneshot(req.map(Body::new))
+                    let app = app.clone();
+                    async move {
+                        // hyper's buffer limit is approximate; this is the exact one.
+                        if header_bytes(req.headers()) > MAX_HEADER_BYTES {
+                            return Ok(ApiError::HeadersTooLarge { limit: MAX_HEADER_BYTES }.into_response());
+                        }
+                        app.oneshot(req.map(Body::new)).await
+                    }
                 });
                 let conn = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
                 tokio::spawn(async move {
@@ -203,6 +210,14 @@ impl RunningServer {
             .await
             .map_err(|e| ServerError::Join(e.to_string()))?
     }
+}
+
+/// Bytes the headers take on the wire (name, `: `, value, CRLF).
+fn header_bytes(headers: &axum::http::HeaderMap) -> usize {
+    headers
+        .iter()
+        .map(|(n, v)| n.as_str().len() + v.len() + 4)
+        .sum()
 }
 
 fn router(state: Arc<AppState>) -> Router {

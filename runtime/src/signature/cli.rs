@@ -225,6 +225,7 @@ fn sign(a: SignArgs) -> ExitCode {
                 }
                 eprintln!("signed body written to {}", p.display());
             }
+            None if signed.headers.is_empty() => println!("{}", String::from_utf8_lossy(&new_body)),
             None => println!("\n{}", String::from_utf8_lossy(&new_body)),
         }
     }

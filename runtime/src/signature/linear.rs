@@ -42,7 +42,10 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
 
 pub(crate) fn sign(header: &str, secret: &[u8], input: &SignInput<'_>) -> Signed {
     Signed::headers(vec![
-        (TIMESTAMP.to_string(), input.now.saturating_mul(1000).to_string()),
+        (
+            TIMESTAMP.to_string(),
+            input.now.saturating_mul(1000).to_string(),
+        ),
         (
             header.to_string(),
             hex::encode(mac256(secret, &[input.body])),

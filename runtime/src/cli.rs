@@ -14,7 +14,11 @@ use std::process::ExitCode;
 
 /// hookflow: webhooks in, YAML flows compiled into this binary.
 #[derive(Debug, Parser)]
-#[command(name = "hookflow", version, about)]
+#[command(
+    name = "hookflow",
+    version,
+    about = "hookflow: a webhook receiver whose YAML flows are compiled into this binary"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,

@@ -211,6 +211,188 @@ fn leftovers(flow: &'static FlowDef, mut ctx: Ctx, then: Option<NodeIx>) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::__gen::{Headers, NodeDef, Spawn, TriggerDef};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn event(payload: Value) -> Event {
+        Event::new("demo", "t", "d1", Headers::new(), payload)
+    }
+
+    /// `answer_then`: node 0 spawns `echo_spawn` and answers 202 with `next: 1`; node 1 spawns
+    /// `missing`.
+    static ANSWER_THEN: FlowDef = FlowDef {
+        name: "answer_then",
+        version: "1",
+        file: "t.yaml",
+        triggers: &[TriggerDef {
+            event_type: "t",
+            target: 0,
+        }],
+        nodes: &[
+            NodeDef {
+                id: "ack",
+                kind: "http_response",
+                line: 1,
+                edges: &[],
+            },
+            NodeDef {
+                id: "more",
+                kind: "async",
+                line: 2,
+                edges: &[],
+            },
+        ],
+        run: answer_then,
+    };
+
+    fn answer_then(ctx: &mut Ctx, start: NodeIx) -> Result<Yield, FlowError> {
+        if start == 0 {
+            ctx.spawns.push(Spawn {
+                flow: "forever",
+                payload: Value::from(1),
+            });
+            Ok(Yield::Respond {
+                response: Response {
+                    status: 202,
+                    headers: Vec::new(),
+                    body: Body::Static("{}"),
+                },
+                then: Some(1),
+            })
+        } else {
+            ctx.spawns.push(Spawn {
+                flow: "missing",
+                payload: Value::Null,
+            });
+            Ok(Yield::Finished)
+        }
+    }
+
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+
+    /// `forever`: spawns itself (a runaway the guard must stop).
+    static FOREVER: FlowDef = FlowDef {
+        name: "forever",
+        version: "1",
+        file: "f.yaml",
+        triggers: &[],
+        nodes: &[NodeDef {
+            id: "again",
+            kind: "async",
+            line: 1,
+            edges: &[],
+        }],
+        run: forever,
+    };
+
+    fn forever(ctx: &mut Ctx, _start: NodeIx) -> Result<Yield, FlowError> {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        assert_eq!(
+            ctx.event.payload,
+            Value::from(1),
+            "spawned with its payload"
+        );
+        assert_eq!(ctx.event.delivery_id, Value::from("d1"), "same delivery");
+        ctx.spawns.push(Spawn {
+            flow: "forever",
+            payload: Value::from(1),
+        });
+        Ok(Yield::Finished)
+    }
+
+    static FAILS: FlowDef = FlowDef {
+        name: "fails",
+        version: "1",
+        file: "x.yaml",
+        triggers: &[],
+        nodes: &[NodeDef {
+            id: "bad",
+            kind: "script",
+            line: 9,
+            edges: &[],
+        }],
+        run: |_, _| Err(node_error(&FAILS, 0, EvalError::new("nope"))),
+    };
+
+    use crate::__gen::{node_error, EvalError};
+
+    static REGISTRY: Registry = Registry {
+        flows: &[&ANSWER_THEN, &FAILS, &FOREVER],
+    };
+
+    #[test]
+    fn an_answer_with_next_leaves_the_continuation_then_the_spawns() {
+        let started = start(&ANSWER_THEN, 0, event(Value::Null)).map_err(|e| e.to_string());
+        let Ok(started) = started else {
+            panic!("{started:?}")
+        };
+        assert!(started.answered_by_flow);
+        assert_eq!(started.response.status, 202);
+        assert!(matches!(
+            started.work.as_slice(),
+            [
+                Work::Continue {
+                    flow: "answer_then",
+                    at: 1,
+                    ..
+                },
+                Work::Spawn {
+                    flow: "forever",
+                    ..
+                }
+            ]
+        ));
+        // The continuation's own spawn of an unknown flow fails on its own.
+        let more = run_work(&REGISTRY, &event(Value::Null), started.work[0].clone());
+        let Ok(more) = more else { panic!("{more:?}") };
+        assert_eq!(
+            run_work(&REGISTRY, &event(Value::Null), more[0].clone()),
+            Err(EngineError::UnknownFlow("missing".into()))
+        );
+    }
+
+    #[test]
+    fn a_flow_without_an_answer_gets_the_default_one() {
+        let started = start(&FOREVER, 0, event(Value::from(1))).map_err(|e| e.to_string());
+        let Ok(started) = started else {
+            panic!("{started:?}")
+        };
+        assert!(!started.answered_by_flow);
+        assert_eq!(started.response, default_response());
+        assert_eq!(
+            started.response.body.to_value(),
+            serde_json::json!({"ok": true})
+        );
+        assert_eq!(started.work.len(), 1);
+    }
+
+    #[test]
+    fn flow_errors_and_bad_nodes_are_errors() {
+        assert!(matches!(
+            start(&FAILS, 0, event(Value::Null)),
+            Err(EngineError::Flow(FlowError {
+                node: "bad",
+                line: 9,
+                ..
+            }))
+        ));
+        assert!(matches!(
+            start(&FAILS, 5, event(Value::Null)),
+            Err(EngineError::BadNode { node: 5, .. })
+        ));
+    }
+
+    #[test]
+    fn runaway_spawning_is_stopped() {
+        let before = RUNS.load(Ordering::SeqCst);
+        let work = vec![Work::Spawn {
+            flow: "forever",
+            payload: Value::from(1),
+        }];
+        let failed = run_after(&REGISTRY, &DeliveryId::random(), &event(Value::Null), work);
+        assert_eq!(RUNS.load(Ordering::SeqCst) - before, MAX_WORK_PER_DELIVERY);
+        assert_eq!(failed, 1);
+    }
 
     #[test]
     fn sender_ids_are_checked() {

@@ -820,3 +820,144 @@ async fn graceful_shutdown_finishes_a_request_in_flight() {
         .expect("join")
         .expect("clean shutdown");
 }
+
+/// Everything logged by this test binary (a global subscriber: the server logs from its tasks).
+static LOGS: Mutex<Vec<u8>> = Mutex::new(Vec::new());
+
+struct LogWriter;
+
+impl std::io::Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        if let Ok(mut l) = LOGS.lock() {
+            l.extend_from_slice(buf);
+        }
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+fn capture_logs() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let subscriber = tracing_subscriber::fmt()
+            .with_ansi(false)
+            .with_max_level(tracing::Level::DEBUG)
+            .with_writer(|| LogWriter)
+            .finish();
+        let _ = tracing::subscriber::set_global_default(subscriber);
+    });
+}
+
+/// The captured log lines that mention `needle`.
+fn log_lines(needle: &str) -> Vec<String> {
+    let logs = LOGS.lock().map(|l| l.clone()).unwrap_or_default();
+    String::from_utf8_lossy(&logs)
+        .lines()
+        .filter(|l| l.contains(needle))
+        .map(str::to_string)
+        .collect()
+}
+
+#[tokio::test]
+async fn one_log_line_per_delivery_without_secrets() {
+    capture_logs();
+    let server = start(signed_config()).await;
+    let body = r#"{"ref":"refs/heads/main"}"#;
+    let wrong = hmac_hex(b"not-the-secret", &[body.as_bytes()]);
+    let resp = client()
+        .post(format!("{}/events/webhook/acme/signed", server.url()))
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Delivery", "log-test-rejected")
+        .header("X-Hub-Signature-256", format!("sha256={wrong}"))
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 401);
+    let good = format!("sha256={}", hmac_hex(b"gh-secret", &[body.as_bytes()]));
+    let resp = client()
+        .post(format!("{}/events/webhook/acme/signed", server.url()))
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Delivery", "log-test-accepted")
+        .header("X-Hub-Signature-256", good.clone())
+        .body(body)
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 201);
+    let resp = client()
+        .post(format!("{}/events/webhook/acme/boom", server.url()))
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Delivery", "log-test-failed")
+        .header("X-Signature", hmac_hex(b"generic-secret", &[b"{}"]))
+        .body("{}")
+        .send()
+        .await
+        .expect("request");
+    assert_eq!(resp.status().as_u16(), 500);
+    server.shutdown().await.expect("clean shutdown");
+
+    let accepted = log_lines("log-test-accepted");
+    assert_eq!(accepted.len(), 1, "{accepted:?}");
+    for field in [
+        "tenant=acme",
+        "event_type=signed",
+        "flow=\"echo\"",
+        "status=201",
+        "duration_ms=",
+        "signature=valid:sha256",
+    ] {
+        assert!(accepted[0].contains(field), "{field} in {}", accepted[0]);
+    }
+    let failed = log_lines("log-test-failed");
+    assert_eq!(failed.len(), 1, "a flow error is logged once: {failed:?}");
+    assert!(failed[0].contains("ERROR") && failed[0].contains("status=500"));
+    assert!(
+        failed[0].contains("SECRET-DETAIL") && failed[0].contains("explode"),
+        "{}",
+        failed[0]
+    );
+    let rejected = log_lines("signature=rejected:mismatch");
+    assert!(
+        rejected
+            .iter()
+            .any(|l| l.contains("tenant=acme") && l.contains("status=401")),
+        "{rejected:?}"
+    );
+
+    let all = log_lines("");
+    for secret in ["gh-secret", "generic-secret", wrong.as_str(), &good[7..]] {
+        assert!(
+            !all.iter().any(|l| l.contains(secret)),
+            "`{secret}` was logged"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_body_that_never_arrives_times_out() {
+    let config = Config {
+        request_timeout: Duration::from_millis(500),
+        ..Config::default()
+    };
+    let server = start(config).await;
+    let started = std::time::Instant::now();
+    let answer = raw_request(
+        server.addr(),
+        b"POST /events/webhook/demo/echo HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"a\":",
+    )
+    .await;
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    assert!(answer.contains("request_timeout"), "{answer}");
+    assert!(started.elapsed() < Duration::from_secs(4));
+    let (status, _, _) = post(
+        &server,
+        "/events/webhook/demo/echo",
+        "application/json",
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 201, "the server still serves");
+}

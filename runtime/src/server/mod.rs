@@ -264,6 +264,8 @@ struct LogLine {
     delivery_id: Option<DeliveryId>,
     signature: String,
     error_code: &'static str,
+    /// Why it failed, for the log only (a flow error's node and message; a signature verdict).
+    detail: Option<String>,
 }
 
 async fn webhook(State(state): State<Arc<AppState>>, req: Request) -> Response {
@@ -276,6 +278,7 @@ async fn webhook(State(state): State<Arc<AppState>>, req: Request) -> Response {
         delivery_id: None,
         signature: "unchecked".to_string(),
         error_code: "",
+        detail: None,
     };
     let timeout = state.config.request_timeout;
     let result = match tokio::time::timeout(timeout, handle(&state, req, &mut line)).await {
@@ -325,6 +328,7 @@ fn log_delivery(line: &LogLine, status: StatusCode, took: Duration) {
                 delivery_id = %delivery_id,
                 signature = %line.signature,
                 error = line.error_code,
+                detail = line.detail.as_deref().unwrap_or(""),
                 "delivery"
             )
         };
@@ -358,6 +362,8 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
     line.flow = flow.name;
 
     let (parts, body) = req.into_parts();
+    // Known early when the sender sends one, so even rejected deliveries can be found in the log.
+    line.delivery_id = request::sender_delivery_id(&parts.headers);
     let limit = config.max_body_bytes;
     let declared = parts
         .headers
@@ -391,16 +397,10 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
     let verified = match unverified.verify(verifier, unix_now()) {
         Ok(v) => v,
         Err(e) => {
-            line.signature = format!("rejected:{}", e.reason());
-            // The log names the case (header missing, malformed, mismatch, timestamp) and the
+            // The line names the case (header missing, malformed, mismatch, timestamp) and the
             // header; never its value or the secret.
-            tracing::warn!(
-                tenant = %tenant,
-                event_type = %event_type,
-                header = verifier.map_or("-", |v| v.header()),
-                reason = e.reason(),
-                "signature rejected: {e}"
-            );
+            line.signature = format!("rejected:{}", e.reason());
+            line.detail = Some(e.to_string());
             return Err(ApiError::Signature(e));
         }
     };
@@ -427,7 +427,7 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
     let started = match engine::start(flow, trigger.target, event) {
         Ok(s) => s,
         Err(e) => {
-            tracing::error!(delivery_id = %delivery_id, flow = flow.name, error = %e, "flow failed");
+            line.detail = Some(e.to_string());
             return Err(ApiError::Flow {
                 delivery_id: delivery_id.to_string(),
             });

@@ -151,14 +151,19 @@ fn form(body: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::Object(map))
 }
 
-/// The sender's delivery id (see [`DELIVERY_ID_HEADERS`], or a Stripe event's `evt_...` id), else
-/// a fresh random one.
-pub fn delivery_id(headers: &HeaderMap, payload: &Value) -> DeliveryId {
+/// The sender's delivery id from its headers (see [`DELIVERY_ID_HEADERS`]), if any.
+pub fn sender_delivery_id(headers: &HeaderMap) -> Option<DeliveryId> {
     DELIVERY_ID_HEADERS
         .iter()
         .filter_map(|h| headers.get(*h))
         .filter_map(|v| v.to_str().ok())
         .find_map(DeliveryId::from_sender)
+}
+
+/// The sender's delivery id (headers, or a Stripe event's `evt_...` id in the body), else a fresh
+/// random one.
+pub fn delivery_id(headers: &HeaderMap, payload: &Value) -> DeliveryId {
+    sender_delivery_id(headers)
         .or_else(|| {
             payload
                 .get("id")

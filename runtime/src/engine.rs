@@ -91,6 +91,9 @@ pub struct Started {
     pub answered_by_flow: bool,
     /// What is left to do after the answer, in order.
     pub work: Vec<Work>,
+    /// The delivery (with a `null` payload) that spawned flows inherit; only when `work` is not
+    /// empty, so a delivery with nothing after its answer copies nothing.
+    pub base: Option<Event>,
 }
 
 /// The answer of a flow that ends without an `http_response`.
@@ -110,14 +113,20 @@ pub fn start(flow: &'static FlowDef, start: NodeIx, event: Event) -> Result<Star
         Yield::Finished => (default_response(), false, None),
         Yield::Respond { response, then } => (response, true, then),
     };
+    let base = (then.is_some() || !ctx.spawns.is_empty()).then(|| Event {
+        payload: Value::Null,
+        ..ctx.event.clone()
+    });
     Ok(Started {
         response,
         answered_by_flow,
         work: leftovers(flow, ctx, then),
+        base,
     })
 }
 
-/// Does one work item; returns the items it produced (a continuation, spawned flows).
+/// Does one work item; returns the items it produced (a continuation, spawned flows). `base` is
+/// the delivery whose tenant, event type, id and headers a spawned flow inherits.
 /// An `http_response` reached here is not sent anywhere (the caller has its answer already).
 pub fn run_work(flows: &Registry, base: &Event, work: Work) -> Result<Vec<Work>, EngineError> {
     let (flow, at, mut ctx) = match work {
@@ -358,6 +367,7 @@ mod tests {
             panic!("{started:?}")
         };
         assert!(!started.answered_by_flow);
+        assert_eq!(started.base.map(|b| b.payload), Some(Value::Null));
         assert_eq!(started.response, default_response());
         assert_eq!(
             started.response.body.to_value(),

@@ -386,14 +386,17 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
         .to_bytes();
 
     let path_and_query = parts.uri.path_and_query().map_or("", |p| p.as_str());
-    let url = format!("{}{}", config.public_base_url, path_and_query);
+    let verifier = config.verifier_for(&event_type);
+    let url = match verifier {
+        Some(_) => format!("{}{}", config.public_base_url, path_and_query),
+        None => String::new(),
+    };
     let unverified = Unverified {
         method: parts.method.as_str(),
         url: &url,
         headers: &parts.headers,
         body,
     };
-    let verifier = config.verifier_for(&event_type);
     let verified = match unverified.verify(verifier, unix_now()) {
         Ok(v) => v,
         Err(e) => {
@@ -423,7 +426,6 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
         request::flow_headers(&parts.headers),
         payload,
     );
-    let base = event.clone();
     let started = match engine::start(flow, trigger.target, event) {
         Ok(s) => s,
         Err(e) => {
@@ -433,7 +435,7 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
             });
         }
     };
-    if !started.work.is_empty() {
+    if let (false, Some(base)) = (started.work.is_empty(), started.base) {
         let flows = state.flows;
         let work = started.work;
         state.background.spawn_blocking(move || {

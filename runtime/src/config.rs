@@ -454,6 +454,10 @@ pub fn load(bundle: Option<&Path>, overrides: &Overrides) -> Result<Config, Conf
     };
     if let Some(l) = &overrides.listen {
         raw.listen = Some(l.clone());
+        // On embedded defaults the public URL follows the address (there is nothing else to go by).
+        if bundle.is_none() && parse_listen(l).is_ok() {
+            raw.public_base_url = format!("http://{l}");
+        }
     }
     let mut config = raw.check().map_err(|e| match (e, &overrides.listen) {
         (ConfigError::Invalid { key, message }, Some(_)) if key.ends_with(".listen") => {

@@ -106,6 +106,17 @@ pub async fn run(
         "hookflow listening on http://{addr}"
     );
 
+    for f in flows.flows {
+        for t in f.triggers {
+            tracing::info!(
+                flow = f.name,
+                "POST {}/events/webhook/{{tenant}}/{}",
+                state.config.public_base_url,
+                t.event_type
+            );
+        }
+    }
+
     tokio::pin!(shutdown);
     loop {
         tokio::select! {
@@ -435,6 +446,8 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
             });
         }
     };
+    // The seam for the durable store: there, the delivery and `started.work` are committed before
+    // the answer below goes out (503 if that fails), and a worker runs the work from the store.
     if let (false, Some(base)) = (started.work.is_empty(), started.base) {
         let flows = state.flows;
         let work = started.work;

@@ -224,3 +224,96 @@ pub fn describe_flows(flows: &Registry) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::__gen::{EdgeDef, FlowDef, NodeDef, TriggerDef, Yield};
+
+    static FLOW: FlowDef = FlowDef {
+        name: "handle_github",
+        version: "1.0",
+        file: "flows/github.yaml",
+        triggers: &[TriggerDef {
+            event_type: "github",
+            target: 0,
+        }],
+        nodes: &[
+            NodeDef {
+                id: "check_event",
+                kind: "branch",
+                line: 4,
+                edges: &[
+                    EdgeDef {
+                        label: "headers['x-github-event'] == 'push'",
+                        to: 1,
+                    },
+                    EdgeDef {
+                        label: "default",
+                        to: 1,
+                    },
+                ],
+            },
+            NodeDef {
+                id: "respond",
+                kind: "http_response",
+                line: 12,
+                edges: &[],
+            },
+        ],
+        run: |_, _| Ok(Yield::Finished),
+    };
+    static LATER: FlowDef = FlowDef {
+        name: "later",
+        version: "1",
+        file: "flows/later.yaml",
+        triggers: &[],
+        nodes: &[],
+        run: |_, _| Ok(Yield::Finished),
+    };
+
+    #[test]
+    fn flows_lists_triggers_nodes_and_edges() {
+        static REG: Registry = Registry {
+            flows: &[&FLOW, &LATER],
+        };
+        let text = describe_flows(&REG);
+        let want = "\
+flow handle_github (version 1.0, flows/github.yaml)
+  trigger event_type \"github\" -> check_event
+  node check_event [branch] line 4
+    check_event --headers['x-github-event'] == 'push'--> respond
+    check_event --default--> respond
+  node respond [http_response] line 12
+flow later (version 1, flows/later.yaml)
+  triggers: none (started by `async` only)
+";
+        assert_eq!(text, want);
+    }
+
+    #[test]
+    fn the_command_line_parses() {
+        let cli = Cli::try_parse_from([
+            "hookflow",
+            "serve",
+            "b",
+            "--listen",
+            "0.0.0.0:1",
+            "--log-format",
+            "json",
+        ]);
+        match cli.map(|c| c.command) {
+            Ok(Command::Serve(a)) => {
+                assert_eq!(a.bundle_dir, Some(PathBuf::from("b")));
+                assert_eq!(a.listen.as_deref(), Some("0.0.0.0:1"));
+                assert_eq!(a.log_format, LogFormat::Json);
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            Cli::try_parse_from(["hookflow", "setup", "b"]).is_err(),
+            "--answers is required"
+        );
+        assert!(Cli::try_parse_from(["hookflow", "serve", "--log-format", "xml"]).is_err());
+    }
+}

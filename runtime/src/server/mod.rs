@@ -333,12 +333,12 @@ fn log_delivery(line: &LogLine, status: StatusCode, took: Duration) {
                 $level,
                 tenant = %line.tenant,
                 event_type = %line.event_type,
-                flow = line.flow,
+                flow = %line.flow,
                 status = status.as_u16(),
                 duration_ms,
                 delivery_id = %delivery_id,
                 signature = %line.signature,
-                error = line.error_code,
+                error = %line.error_code,
                 detail = line.detail.as_deref().unwrap_or(""),
                 "delivery"
             )

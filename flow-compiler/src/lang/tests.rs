@@ -472,3 +472,120 @@ fn print_diagnostics() {
         }
     }
 }
+
+/// The language snippets of a golden `flow.yaml`, found without a YAML parser (the golden flows
+/// keep to simple shapes): `expression: "..."`, `script: |` blocks, and other `"..{{..."`
+/// strings (templates).
+fn golden_snippets(yaml: &str) -> Vec<(CompileFn, String, Origin)> {
+    let lines: Vec<&str> = yaml.lines().collect();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < lines.len() {
+        let line = lines[i];
+        let line_no = i as u32 + 1;
+        if let Some(k) = line.find("expression: \"") {
+            let start = k + "expression: \"".len();
+            let text = &line[start..line.rfind('"').unwrap_or(line.len())];
+            let origin = Origin {
+                file: 0,
+                line: line_no,
+                col: start as u32 + 1,
+                block: false,
+            };
+            out.push((compile_condition as CompileFn, text.to_owned(), origin));
+        } else if line.trim_end().ends_with("script: |") {
+            let base = line.len() - line.trim_start().len();
+            let body: Vec<&str> = lines[i + 1..]
+                .iter()
+                .take_while(|l| l.len() - l.trim_start().len() > base)
+                .copied()
+                .collect();
+            let indent = body.first().map_or(0, |l| l.len() - l.trim_start().len());
+            let text: String = body
+                .iter()
+                .map(|l| format!("{}\n", &l[indent.min(l.len())..]))
+                .collect();
+            let origin = Origin {
+                file: 0,
+                line: line_no + 1,
+                col: indent as u32 + 1,
+                block: true,
+            };
+            out.push((compile_script as CompileFn, text, origin));
+            i += body.len();
+        } else {
+            let mut rest = 0;
+            while let Some(q) = line[rest..].find('"').map(|q| q + rest) {
+                let close = line[q + 1..].find('"').map_or(line.len(), |c| q + 1 + c);
+                let text = &line[q + 1..close];
+                if text.contains("{{") {
+                    let origin = Origin {
+                        file: 0,
+                        line: line_no,
+                        col: q as u32 + 2,
+                        block: false,
+                    };
+                    out.push((compile_template as CompileFn, text.to_owned(), origin));
+                }
+                rest = (close + 1).min(line.len());
+            }
+        }
+        i += 1;
+    }
+    out
+}
+
+#[test]
+fn golden_flows_have_exactly_one_language_mistake_at_the_right_token() {
+    let cases: [(&str, &str, &str); 10] = [
+        ("lang_unknown_variable", "HF0303", "comits"),
+        ("lang_unknown_field", "HF0304", "tenat"),
+        ("lang_unknown_method", "HF0305", "to_uppercase"),
+        ("lang_wrong_arg_count", "HF0307", "starts_with"),
+        ("lang_compare_types", "HF0308", "=="),
+        ("lang_add_types", "HF0309", "+"),
+        (
+            "lang_condition_not_bool",
+            "HF0310",
+            "event.payload.commits.len()",
+        ),
+        ("lang_template_syntax", "HF0313", "{{"),
+        ("lang_parse_error", "HF0302", "\""),
+        ("lang_format_args", "HF0307", "format"),
+    ];
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    for (dir, code, token) in cases {
+        let yaml = std::fs::read_to_string(root.join(dir).join("flow.yaml")).unwrap_or_default();
+        assert!(!yaml.is_empty(), "{dir}/flow.yaml is missing");
+        let ids: Vec<String> = yaml
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("- id: "))
+            .map(str::to_owned)
+            .collect();
+        let scope = Scope {
+            nodes: ids
+                .iter()
+                .enumerate()
+                .map(|(i, id)| (id.clone(), i as u16))
+                .collect(),
+            error: false,
+        };
+        let mut diags = Vec::new();
+        for (f, text, origin) in golden_snippets(&yaml) {
+            f(&text, &origin, &scope, &mut diags);
+        }
+        assert_eq!(diags.len(), 1, "{dir}: {diags:#?}");
+        let d = &diags[0];
+        assert_eq!(d.code.0, code, "{dir}");
+        let line = yaml
+            .lines()
+            .nth(d.span.line as usize - 1)
+            .unwrap_or_default();
+        let at: String = line
+            .chars()
+            .skip(d.span.col as usize - 1)
+            .take(d.span.len as usize)
+            .collect();
+        assert_eq!(at, token, "{dir}: caret under the wrong text in {line:?}");
+    }
+}

@@ -118,7 +118,10 @@ impl Diagnostic {
 }
 
 /// "did you mean `x`?" for the closest candidate to `name`, if one is close enough.
-pub fn did_you_mean<'a>(name: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
+pub fn did_you_mean<'a>(
+    name: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Option<String> {
     let mut best: Option<(f64, &str)> = None;
     for c in candidates {
         let score = strsim::jaro_winkler(name, c);
@@ -148,4 +151,66 @@ impl Sources {
     pub fn text(&self, id: FileId) -> &str {
         &self.files[id as usize].1
     }
+}
+
+/// Renders diagnostics the way rustc does (`error[HF0201]: ...`, `--> file:line:col`, an excerpt
+/// with a caret under the token, `= note:` / `= help:` lines), without colours, one blank line
+/// between diagnostics.
+pub fn render(diags: &[Diagnostic], sources: &Sources) -> String {
+    diags
+        .iter()
+        .map(|d| render_one(d, sources))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Renders one diagnostic (see [`render`]).
+pub fn render_one(d: &Diagnostic, sources: &Sources) -> String {
+    use annotate_snippets::{AnnotationKind, Level, Renderer, Snippet};
+    let file = d.span.file as usize;
+    let (path, text) = sources
+        .files
+        .get(file)
+        .map_or(("<unknown>", ""), |(p, t)| (p.as_str(), t.as_str()));
+    let range = byte_range(text, d.span);
+    let mut elements: Vec<annotate_snippets::Element<'_>> = vec![Snippet::source(text)
+        .path(path)
+        .annotation(AnnotationKind::Primary.span(range).label(d.label.as_str()))
+        .into()];
+    for n in &d.notes {
+        elements.push(Level::NOTE.message(n.as_str()).into());
+    }
+    if let Some(h) = &d.help {
+        elements.push(Level::HELP.message(h.as_str()).into());
+    }
+    let report = [Level::ERROR
+        .primary_title(d.message.as_str())
+        .id(d.code.0)
+        .elements(elements)];
+    let mut out = Renderer::plain().render(&report).to_string();
+    out.push('\n');
+    out
+}
+
+/// Byte range in `text` of a span (line/col/len in characters).
+fn byte_range(text: &str, span: Span) -> std::ops::Range<usize> {
+    let mut offset = 0usize;
+    for (i, line) in text.split_inclusive('\n').enumerate() {
+        if i + 1 == span.line as usize {
+            let content = line.trim_end_matches(['\n', '\r']);
+            let start = content
+                .char_indices()
+                .nth(span.col.saturating_sub(1) as usize)
+                .map_or(content.len(), |(b, _)| b);
+            let end = content[start..]
+                .char_indices()
+                .nth(span.len.max(1) as usize)
+                .map_or(content.len(), |(b, _)| start + b);
+            let end =
+                end.max(start + usize::from(start == content.len() && line.len() > content.len()));
+            return offset + start..offset + end.min(line.len());
+        }
+        offset += line.len();
+    }
+    text.len()..text.len()
 }

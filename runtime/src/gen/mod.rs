@@ -305,3 +305,126 @@ pub fn node_error(flow: &FlowDef, node: NodeIx, err: EvalError) -> FlowError {
         message: err.message,
     }
 }
+
+// ------------------------------------------------------------------ steps of generated `run`
+
+/// A node failed: records the step and attaches the flow and node to the error.
+#[inline(never)]
+#[cold]
+pub fn fail(ctx: &mut Ctx, flow: &FlowDef, node: NodeIx, err: EvalError) -> FlowError {
+    ctx.trace.push(TraceStep {
+        node,
+        outcome: Outcome::Failed(err.message.clone()),
+    });
+    node_error(flow, node, err)
+}
+
+/// A script node ran: stores its output (`nodes.<id>`) and records the step.
+#[inline(never)]
+pub fn store(
+    ctx: &mut Ctx,
+    flow: &FlowDef,
+    node: NodeIx,
+    r: Result<Value, EvalError>,
+) -> Result<(), FlowError> {
+    match r {
+        Ok(v) => {
+            if let Some(slot) = ctx.outputs.get_mut(usize::from(node)) {
+                *slot = v;
+            }
+            ctx.trace.push(TraceStep {
+                node,
+                outcome: Outcome::Ok,
+            });
+            Ok(())
+        }
+        Err(e) => Err(fail(ctx, flow, node, e)),
+    }
+}
+
+/// One condition of a branch was evaluated: on `true` records that the edge `label` was taken.
+#[inline(never)]
+pub fn branch(
+    ctx: &mut Ctx,
+    flow: &FlowDef,
+    node: NodeIx,
+    r: Result<bool, EvalError>,
+    label: &'static str,
+) -> Result<bool, FlowError> {
+    match r {
+        Ok(true) => {
+            took(ctx, node, label);
+            Ok(true)
+        }
+        Ok(false) => Ok(false),
+        Err(e) => Err(fail(ctx, flow, node, e)),
+    }
+}
+
+/// A branch took the edge `label` (`default`, or `none` when no condition held and there is
+/// no default: the flow finishes).
+#[inline(never)]
+pub fn took(ctx: &mut Ctx, node: NodeIx, label: &'static str) {
+    ctx.trace.push(TraceStep {
+        node,
+        outcome: Outcome::Took(label),
+    });
+}
+
+/// An `http_response` node built its answer.
+#[inline(never)]
+pub fn respond(
+    ctx: &mut Ctx,
+    flow: &FlowDef,
+    node: NodeIx,
+    r: Result<Response, EvalError>,
+) -> Result<Response, FlowError> {
+    match r {
+        Ok(resp) => {
+            ctx.trace.push(TraceStep {
+                node,
+                outcome: Outcome::Ok,
+            });
+            Ok(resp)
+        }
+        Err(e) => Err(fail(ctx, flow, node, e)),
+    }
+}
+
+/// An `async` node: asks for `target` to be started with `payload` once the answer is sent.
+#[inline(never)]
+pub fn spawn(
+    ctx: &mut Ctx,
+    flow: &FlowDef,
+    node: NodeIx,
+    target: &'static str,
+    r: Result<Value, EvalError>,
+) -> Result<(), FlowError> {
+    match r {
+        Ok(payload) => {
+            ctx.spawns.push(Spawn {
+                flow: target,
+                payload,
+            });
+            ctx.trace.push(TraceStep {
+                node,
+                outcome: Outcome::Ok,
+            });
+            Ok(())
+        }
+        Err(e) => Err(fail(ctx, flow, node, e)),
+    }
+}
+
+/// `run` was asked to start at a node the flow does not have.
+#[inline(never)]
+#[cold]
+pub fn bad_start(flow: &FlowDef, start: NodeIx) -> FlowError {
+    FlowError {
+        flow: flow.name,
+        node: "?",
+        file: flow.file,
+        line: 0,
+        message: format!("no node with index {start}"),
+    }
+}

@@ -1,0 +1,337 @@
+//! Whole-program checks over the flow models (HF02xx): node ids and references, flow names and
+//! triggers across files, reachability, cycles, identifiers, HTTP statuses, answering twice.
+//! Everything is reported at once; a check whose input is already known to be wrong (a flow
+//! with an unknown reference is not checked for unreachable nodes) is skipped, so one mistake
+//! gives one error.
+
+use crate::diag::{did_you_mean, Code, Diagnostic, Sources};
+use crate::model::{Flow, Kind, Name};
+use std::collections::{BTreeMap, HashMap};
+
+/// A `next`, `default`, condition `next` or trigger `target` naming a node that does not exist.
+pub const HF0201: Code = Code("HF0201");
+/// Two nodes of a flow with the same id.
+pub const HF0202: Code = Code("HF0202");
+/// `async.flow` naming a flow that does not exist.
+pub const HF0203: Code = Code("HF0203");
+/// Two flows triggered by the same `event_type`.
+pub const HF0204: Code = Code("HF0204");
+/// Two flows with the same name.
+pub const HF0205: Code = Code("HF0205");
+/// A node that no trigger (or the flow's start) can reach.
+pub const HF0206: Code = Code("HF0206");
+/// A cycle of nodes.
+pub const HF0207: Code = Code("HF0207");
+/// A node id or flow name that is not an identifier.
+pub const HF0208: Code = Code("HF0208");
+/// An HTTP status outside 100..=599.
+pub const HF0209: Code = Code("HF0209");
+/// A trigger type other than `event`.
+pub const HF0210: Code = Code("HF0210");
+/// An `http_response` reachable after the flow already answered.
+pub const HF0211: Code = Code("HF0211");
+/// A flow without nodes.
+pub const HF0212: Code = Code("HF0212");
+
+/// `[A-Za-z_][A-Za-z0-9_]*`, not `_` alone.
+pub fn is_ident(s: &str) -> bool {
+    let mut chars = s.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphabetic() || c == '_')
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && s != "_"
+}
+
+fn ident_error(what: &str, n: &Name) -> Diagnostic {
+    Diagnostic::new(
+        HF0208,
+        n.span,
+        format!("{what} `{}` is not an identifier", n.text),
+    )
+    .label("must match `[A-Za-z_][A-Za-z0-9_]*`")
+    .help("use letters, digits and `_`, e.g. `handle_push`")
+}
+
+/// The edges of a node: (label, target name).
+pub fn edges(kind: &Kind, next: Option<&Name>) -> Vec<(String, Name)> {
+    let mut out = Vec::new();
+    if let Kind::Branch {
+        conditions,
+        default,
+    } = kind
+    {
+        for (e, n) in conditions {
+            out.push((e.text.clone(), n.clone()));
+        }
+        if let Some(d) = default {
+            out.push(("default".to_owned(), d.clone()));
+        }
+    }
+    if let Some(n) = next {
+        out.push(("next".to_owned(), n.clone()));
+    }
+    out
+}
+
+/// Runs every check over all flows (sorted by file, in reading order).
+pub fn check(flows: &[Flow], sources: &Sources, diags: &mut Vec<Diagnostic>) {
+    let flow_names: Vec<&str> = flows.iter().map(|f| f.name.text.as_str()).collect();
+    let mut first_name: HashMap<&str, &Flow> = HashMap::new();
+    let mut first_event: HashMap<&str, (&Flow, &Name)> = HashMap::new();
+    for f in flows {
+        if !is_ident(&f.name.text) {
+            diags.push(ident_error("flow name", &f.name));
+        }
+        if let Some(prev) = first_name.get(f.name.text.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    HF0205,
+                    f.name.span,
+                    format!("two flows are named `{}`", f.name.text),
+                )
+                .label("second flow with this name")
+                .note(format!(
+                    "the first one is in {}:{}:{}",
+                    sources.path(prev.file),
+                    prev.name.span.line,
+                    prev.name.span.col
+                )),
+            );
+        } else {
+            first_name.insert(&f.name.text, f);
+        }
+        for t in &f.triggers {
+            if t.kind.text != "event" {
+                diags.push(
+                    Diagnostic::new(
+                        HF0210,
+                        t.kind.span,
+                        format!("unknown trigger type `{}`", t.kind.text),
+                    )
+                    .label("the only trigger type is `event`"),
+                );
+            }
+            if let Some((pf, pt)) = first_event.get(t.event_type.text.as_str()) {
+                diags.push(
+                    Diagnostic::new(
+                        HF0204,
+                        t.event_type.span,
+                        format!(
+                            "event type `{}` already triggers flow `{}`",
+                            t.event_type.text, pf.name.text
+                        ),
+                    )
+                    .label("second trigger for this event type")
+                    .note(format!(
+                        "the first trigger is in {}:{}:{}",
+                        sources.path(pf.file),
+                        pt.span.line,
+                        pt.span.col
+                    ))
+                    .note("each event type starts exactly one flow"),
+                );
+            } else {
+                first_event.insert(&t.event_type.text, (f, &t.event_type));
+            }
+        }
+        check_flow(f, &flow_names, diags);
+    }
+}
+
+fn check_flow(f: &Flow, flow_names: &[&str], diags: &mut Vec<Diagnostic>) {
+    if f.nodes.is_empty() {
+        diags.push(
+            Diagnostic::new(
+                HF0212,
+                f.nodes_span,
+                format!("flow `{}` has no nodes", f.name.text),
+            )
+            .label("expected at least one node"),
+        );
+        return;
+    }
+    let mut index: BTreeMap<&str, usize> = BTreeMap::new();
+    for (i, n) in f.nodes.iter().enumerate() {
+        if !is_ident(&n.id.text) {
+            diags.push(ident_error("node id", &n.id));
+        }
+        if let Some(&p) = index.get(n.id.text.as_str()) {
+            diags.push(
+                Diagnostic::new(
+                    HF0202,
+                    n.id.span,
+                    format!("duplicate node id `{}`", n.id.text),
+                )
+                .label("second node with this id")
+                .note(format!(
+                    "the first one is at line {}",
+                    f.nodes[p].id.span.line
+                )),
+            );
+        } else {
+            index.insert(&n.id.text, i);
+        }
+        if let Kind::HttpResponse { status, .. } = &n.kind {
+            if !(100..=599).contains(&status.0) {
+                diags.push(
+                    Diagnostic::new(
+                        HF0209,
+                        status.1,
+                        format!("invalid HTTP status {}", status.0),
+                    )
+                    .label("expected a status in 100..=599"),
+                );
+            }
+        }
+        if let Kind::Async { flow, .. } = &n.kind {
+            if !flow_names.contains(&flow.text.as_str()) {
+                let mut d =
+                    Diagnostic::new(HF0203, flow.span, format!("unknown flow `{}`", flow.text))
+                        .label("no flow has this name");
+                if let Some(h) = did_you_mean(&flow.text, flow_names.iter().copied()) {
+                    d = d.help(h);
+                }
+                diags.push(d);
+            }
+        }
+    }
+    let ids: Vec<&str> = index.keys().copied().collect();
+    let mut broken = false;
+    let unknown = |n: &Name, diags: &mut Vec<Diagnostic>| {
+        let mut d = Diagnostic::new(HF0201, n.span, format!("unknown node `{}`", n.text))
+            .label("no node of this flow has this id");
+        if let Some(h) = did_you_mean(&n.text, ids.iter().copied()) {
+            d = d.help(h);
+        } else {
+            d = d.note(format!("the nodes of this flow are: {}", ids.join(", ")));
+        }
+        diags.push(d);
+    };
+    // Adjacency by node index; unknown targets reported once each.
+    let mut adj: Vec<Vec<(usize, Name)>> = vec![Vec::new(); f.nodes.len()];
+    for (i, n) in f.nodes.iter().enumerate() {
+        for (_, to) in edges(&n.kind, n.next.as_ref()) {
+            match index.get(to.text.as_str()) {
+                Some(&j) => adj[i].push((j, to)),
+                None => {
+                    unknown(&to, diags);
+                    broken = true;
+                }
+            }
+        }
+    }
+    let mut roots = Vec::new();
+    for t in &f.triggers {
+        match index.get(t.target.text.as_str()) {
+            Some(&j) => roots.push(j),
+            None => {
+                unknown(&t.target, diags);
+                broken = true;
+            }
+        }
+    }
+    // A flow started by `async` (or without triggers) starts at its first node.
+    if f.triggers.is_empty() || roots.is_empty() {
+        roots.push(0);
+    }
+    let invalid = f.nodes.iter().any(|n| matches!(n.kind, Kind::Invalid));
+    if broken || invalid || index.len() != f.nodes.len() {
+        return;
+    }
+    // Cycles: DFS with colours; report the edge closing the cycle.
+    let mut colour = vec![0u8; f.nodes.len()];
+    let mut found_cycle = false;
+    for start in 0..f.nodes.len() {
+        if colour[start] != 0 {
+            continue;
+        }
+        let mut stack: Vec<(usize, usize)> = vec![(start, 0)];
+        colour[start] = 1;
+        while let Some(&mut (v, ref mut k)) = stack.last_mut() {
+            if let Some((w, name)) = adj[v].get(*k) {
+                *k += 1;
+                match colour[*w] {
+                    0 => {
+                        colour[*w] = 1;
+                        stack.push((*w, 0));
+                    }
+                    1 => {
+                        found_cycle = true;
+                        let path: Vec<&str> = stack
+                            .iter()
+                            .skip_while(|(x, _)| x != w)
+                            .map(|(x, _)| f.nodes[*x].id.text.as_str())
+                            .collect();
+                        diags.push(
+                            Diagnostic::new(HF0207, name.span, "cycle of nodes")
+                                .label(format!("goes back to `{}`", name.text))
+                                .note(format!("cycle: {} -> {}", path.join(" -> "), name.text))
+                                .note("a flow must always finish: nodes cannot loop"),
+                        );
+                    }
+                    _ => {}
+                }
+            } else {
+                colour[v] = 2;
+                stack.pop();
+            }
+        }
+    }
+    // Reachability from the roots.
+    let mut seen = vec![false; f.nodes.len()];
+    let mut todo = roots.clone();
+    while let Some(v) = todo.pop() {
+        if std::mem::replace(&mut seen[v], true) {
+            continue;
+        }
+        todo.extend(adj[v].iter().map(|(w, _)| *w));
+    }
+    for (i, n) in f.nodes.iter().enumerate() {
+        if !seen[i] {
+            let how = if f.triggers.is_empty() {
+                "the flow starts at its first node"
+            } else {
+                "the flow starts at its trigger targets"
+            };
+            diags.push(
+                Diagnostic::new(HF0206, n.id.span, format!("node `{}` is never reached", n.id.text))
+                    .label("no path leads here")
+                    .note(format!(
+                        "{how}; point a `next`, `default` or condition `next` at this node, or remove it"
+                    )),
+            );
+        }
+    }
+    if found_cycle {
+        return;
+    }
+    // Answering twice: from the `next` of an http_response, another http_response is reachable.
+    for (i, n) in f.nodes.iter().enumerate() {
+        if !matches!(n.kind, Kind::HttpResponse { .. }) {
+            continue;
+        }
+        let mut seen = vec![false; f.nodes.len()];
+        let mut todo: Vec<usize> = adj[i].iter().map(|(w, _)| *w).collect();
+        while let Some(v) = todo.pop() {
+            if std::mem::replace(&mut seen[v], true) {
+                continue;
+            }
+            if matches!(f.nodes[v].kind, Kind::HttpResponse { .. }) {
+                diags.push(
+                    Diagnostic::new(
+                        HF0211,
+                        f.nodes[v].id.span,
+                        format!("node `{}` would answer a second time", f.nodes[v].id.text),
+                    )
+                    .label("this `http_response` runs after the answer was sent")
+                    .note(format!(
+                        "`{}` (line {}) already answered the request",
+                        n.id.text, n.id.span.line
+                    ))
+                    .help("after answering, use `script` or `async` nodes"),
+                );
+                continue;
+            }
+            todo.extend(adj[v].iter().map(|(w, _)| *w));
+        }
+    }
+}

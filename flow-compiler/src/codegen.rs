@@ -1,0 +1,405 @@
+//! Code generation: checked flows to a deterministic `TokenStream`. Each flow becomes a module
+//! with `pub static FLOW: FlowDef`, one function per compiled snippet, a state enum (one variant
+//! per node) and `run`, a loop over the states. Generated code is data and control flow only:
+//! every operation is a call into the non-generic helpers of `::hookflow_runtime::__gen`.
+
+use crate::check::edges;
+use crate::diag::{Diagnostic, Sources};
+use crate::lang::{self, Scope};
+use crate::model::{Flow, Json, Kind, Text};
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote};
+
+/// Generates every flow (sorted by name) and `pub static FLOWS: Registry`. Language
+/// diagnostics are pushed to `diags`; the tokens are only meaningful when there are none.
+pub fn generate(flows: &[&Flow], sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream {
+    let mut sorted: Vec<&Flow> = flows.to_vec();
+    sorted.sort_by(|a, b| a.name.text.cmp(&b.name.text));
+    let mut out = TokenStream::new();
+    let mut refs = Vec::new();
+    for f in &sorted {
+        let m = mangle("flow_", &f.name.text);
+        out.extend(flow(f, sources, diags));
+        refs.push(quote!(&#m::FLOW));
+    }
+    out.extend(quote! {
+        /// The flows compiled from the YAML files, sorted by name.
+        pub static FLOWS: ::hookflow_runtime::__gen::Registry =
+            ::hookflow_runtime::__gen::Registry { flows: &[#(#refs),*] };
+    });
+    out
+}
+
+/// The registry with no flows: emitted next to `compile_error!`s so that the user sees only the
+/// flow errors.
+pub fn skeleton() -> TokenStream {
+    quote! {
+        pub static FLOWS: ::hookflow_runtime::__gen::Registry =
+            ::hookflow_runtime::__gen::Registry { flows: &[] };
+    }
+}
+
+/// `prefix` + `name` as an identifier. Names are checked to be identifiers (HF0208); anything
+/// else is replaced by `_` so that codegen never panics while diagnostics are pending. The
+/// prefix also makes Rust keywords (`match`, `type`) safe.
+fn mangle(prefix: &str, name: &str) -> proc_macro2::Ident {
+    let s: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format_ident!("{}{}", prefix, s)
+}
+
+fn ix(i: usize) -> Literal {
+    Literal::u16_unsuffixed(u16::try_from(i).unwrap_or(u16::MAX))
+}
+
+struct Gen<'f> {
+    flow: &'f Flow,
+    scope: Scope,
+    fns: TokenStream,
+    counter: usize,
+}
+
+impl Gen<'_> {
+    fn fresh(&mut self, prefix: &str) -> proc_macro2::Ident {
+        self.counter += 1;
+        format_ident!("{}_{}", prefix, self.counter)
+    }
+
+    /// A value-returning snippet function; returns its name.
+    fn snippet(&mut self, code: Option<TokenStream>, prefix: &str) -> proc_macro2::Ident {
+        let name = self.fresh(prefix);
+        let body = code
+            .unwrap_or_else(|| quote!(::core::result::Result::Ok(rt::Cow::Owned(rt::Value::Null))));
+        self.fns.extend(quote! {
+            fn #name<'a>(__ctx: &'a rt::Ctx) -> ::core::result::Result<rt::V<'a>, rt::EvalError> {
+                #body
+            }
+        });
+        name
+    }
+
+    fn template(&mut self, t: &Text, diags: &mut Vec<Diagnostic>) -> TokenStream {
+        if lang::template_is_constant(&t.text) {
+            let s = &t.text;
+            return quote!(rt::Cow::Owned(rt::str_lit(#s)));
+        }
+        let code = lang::compile_template(&t.text, &t.origin, &self.scope, diags).map(|c| c.code);
+        let f = self.snippet(code, "t");
+        quote!(#f(__ctx)?)
+    }
+
+    /// An expression of type `V<'_>` building a JSON value (inside a function with `__ctx`).
+    fn json(&mut self, j: &Json, diags: &mut Vec<Diagnostic>) -> TokenStream {
+        match j {
+            Json::Null => quote!(rt::Cow::Owned(rt::Value::Null)),
+            Json::Bool(b) => quote!(rt::Cow::Owned(rt::Value::Bool(#b))),
+            Json::Int(i) => {
+                let f = *i as f64;
+                quote!(rt::Cow::Owned(rt::num_lit(#f)))
+            }
+            Json::Float(x) => quote!(rt::Cow::Owned(rt::num_lit(#x))),
+            Json::Str(t) => self.template(t, diags),
+            Json::Arr(items) => {
+                let n = items.len();
+                let pushes: Vec<TokenStream> = items
+                    .iter()
+                    .map(|i| {
+                        let v = self.json(i, diags);
+                        quote!(rt::push(&mut __a, #v);)
+                    })
+                    .collect();
+                quote!({ let mut __a = rt::array(#n); #(#pushes)* rt::Cow::Owned(__a) })
+            }
+            Json::Obj(entries) => {
+                let inserts: Vec<TokenStream> = entries
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = self.json(v, diags);
+                        quote!(rt::insert(&mut __o, #k, #v);)
+                    })
+                    .collect();
+                quote!({ let mut __o = rt::object(); #(#inserts)* rt::Cow::Owned(__o) })
+            }
+        }
+    }
+
+    fn next_state(&self, next: Option<&str>) -> TokenStream {
+        match next.and_then(|n| self.flow.nodes.iter().position(|x| x.id.text == n)) {
+            Some(j) => {
+                let v = mangle("N_", &self.flow.nodes[j].id.text);
+                quote!(State::#v)
+            }
+            None => quote!(return ::core::result::Result::Ok(rt::Yield::Finished)),
+        }
+    }
+}
+
+/// `true` when no string in the JSON is a template.
+fn json_is_constant(j: &Json) -> bool {
+    match j {
+        Json::Str(t) => lang::template_is_constant(&t.text),
+        Json::Arr(a) => a.iter().all(json_is_constant),
+        Json::Obj(o) => o.iter().all(|(_, v)| json_is_constant(v)),
+        _ => true,
+    }
+}
+
+/// Serialises constant JSON (no templates) at compile time.
+fn json_text(j: &Json, out: &mut String) {
+    match j {
+        Json::Null => out.push_str("null"),
+        Json::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+        Json::Int(i) => out.push_str(&i.to_string()),
+        Json::Float(x) if x.is_finite() => out.push_str(&x.to_string()),
+        Json::Float(_) => out.push_str("null"),
+        Json::Str(t) => json_string(&t.text, out),
+        Json::Arr(items) => {
+            out.push('[');
+            for (i, v) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_text(v, out);
+            }
+            out.push(']');
+        }
+        Json::Obj(entries) => {
+            out.push('{');
+            for (i, (k, v)) in entries.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                json_string(k, out);
+                out.push(':');
+                json_text(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
+fn json_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream {
+    let scope = Scope {
+        nodes: f
+            .nodes
+            .iter()
+            .enumerate()
+            .map(|(i, n)| (n.id.text.clone(), u16::try_from(i).unwrap_or(u16::MAX)))
+            .collect(),
+        error: false,
+    };
+    let mut g = Gen {
+        flow: f,
+        scope,
+        fns: TokenStream::new(),
+        counter: 0,
+    };
+    let name = &f.name.text;
+    let version = &f.version;
+    let file = sources.path(f.file);
+    let pos = |id: &str| f.nodes.iter().position(|n| n.id.text == id).unwrap_or(0);
+    let triggers: Vec<TokenStream> = f
+        .triggers
+        .iter()
+        .map(|t| {
+            let et = &t.event_type.text;
+            let to = ix(pos(&t.target.text));
+            quote!(rt::TriggerDef { event_type: #et, target: #to })
+        })
+        .collect();
+    let mut node_defs = Vec::new();
+    let mut variants = Vec::new();
+    let mut starts = Vec::new();
+    let mut arms = Vec::new();
+    for (i, n) in f.nodes.iter().enumerate() {
+        let id = &n.id.text;
+        let kind = &n.kind_name;
+        let line = n.line;
+        let edge_defs: Vec<TokenStream> = edges(&n.kind, n.next.as_ref())
+            .iter()
+            .map(|(label, to)| {
+                let to = ix(pos(&to.text));
+                quote!(rt::EdgeDef { label: #label, to: #to })
+            })
+            .collect();
+        node_defs.push(
+            quote!(rt::NodeDef { id: #id, kind: #kind, line: #line, edges: &[#(#edge_defs),*] }),
+        );
+        let v = mangle("N_", id);
+        variants.push(v.clone());
+        let k = ix(i);
+        starts.push(quote!(#k => State::#v));
+        let next = g.next_state(n.next.as_ref().map(|x| x.text.as_str()));
+        let body = match &n.kind {
+            Kind::Script(t) => {
+                let code =
+                    lang::compile_script(&t.text, &t.origin, &g.scope, diags).map(|c| c.code);
+                let s = g.snippet(code, "s");
+                quote! {
+                    let r = #s(ctx).map(rt::Cow::into_owned);
+                    rt::store(ctx, &FLOW, #k, r)?;
+                    #next
+                }
+            }
+            Kind::Branch {
+                conditions,
+                default,
+            } => {
+                let mut tries = Vec::new();
+                for (e, to) in conditions {
+                    let c = g.fresh("c");
+                    let code = lang::compile_condition(&e.text, &e.origin, &g.scope, diags)
+                        .map(|c| c.code)
+                        .unwrap_or_else(|| quote!(::core::result::Result::Ok(false)));
+                    g.fns.extend(quote! {
+                        fn #c(__ctx: &rt::Ctx) -> ::core::result::Result<bool, rt::EvalError> { #code }
+                    });
+                    let label = &e.text;
+                    let target = g.next_state(Some(&to.text));
+                    tries.push(quote! {
+                        let r = #c(ctx);
+                        if rt::branch(ctx, &FLOW, #k, r, #label)? { break 'b #target; }
+                    });
+                }
+                let fallback = match default {
+                    Some(d) => {
+                        let target = g.next_state(Some(&d.text));
+                        quote!(rt::took(ctx, #k, "default"); #target)
+                    }
+                    None => {
+                        quote!(rt::took(ctx, #k, "none"); return ::core::result::Result::Ok(rt::Yield::Finished))
+                    }
+                };
+                quote!('b: { #(#tries)* #fallback })
+            }
+            Kind::HttpResponse {
+                status,
+                headers,
+                body,
+            } => {
+                let st = u16::try_from(status.0).unwrap_or(500);
+                let hs: Vec<TokenStream> = headers
+                    .iter()
+                    .map(|(name, t)| {
+                        let v = g.template(t, diags);
+                        quote!((::std::string::String::from(#name), rt::to_text(&#v)))
+                    })
+                    .collect();
+                let body_code = match body {
+                    None => quote!(rt::Body::Static("{}")),
+                    Some(b) if json_is_constant(b) => {
+                        let mut s = String::new();
+                        json_text(b, &mut s);
+                        quote!(rt::Body::Static(#s))
+                    }
+                    Some(b) => {
+                        let v = g.json(b, diags);
+                        quote!(rt::Body::Json(rt::Cow::into_owned(#v)))
+                    }
+                };
+                let rf = g.fresh("r");
+                g.fns.extend(quote! {
+                    fn #rf(__ctx: &rt::Ctx) -> ::core::result::Result<rt::Response, rt::EvalError> {
+                        ::core::result::Result::Ok(rt::Response {
+                            status: #st,
+                            headers: ::std::vec![#(#hs),*],
+                            body: #body_code,
+                        })
+                    }
+                });
+                let then = match n.next.as_ref().map(|x| pos(&x.text)) {
+                    Some(j) => {
+                        let j = ix(j);
+                        quote!(::core::option::Option::Some(#j))
+                    }
+                    None => quote!(::core::option::Option::None),
+                };
+                quote! {
+                    let r = #rf(ctx);
+                    let response = rt::respond(ctx, &FLOW, #k, r)?;
+                    return ::core::result::Result::Ok(rt::Yield::Respond { response, then: #then });
+                }
+            }
+            Kind::Async { flow, payload } => {
+                let target = &flow.text;
+                let v = match payload {
+                    Some(p) => g.json(p, diags),
+                    None => quote!(rt::Cow::Owned(rt::Value::Null)),
+                };
+                let pf = g.fresh("p");
+                g.fns.extend(quote! {
+                    fn #pf(__ctx: &rt::Ctx) -> ::core::result::Result<rt::Value, rt::EvalError> {
+                        ::core::result::Result::Ok(rt::Cow::into_owned(#v))
+                    }
+                });
+                quote! {
+                    let r = #pf(ctx);
+                    rt::spawn(ctx, &FLOW, #k, #target, r)?;
+                    #next
+                }
+            }
+            Kind::Invalid => quote!(return ::core::result::Result::Ok(rt::Yield::Finished)),
+        };
+        arms.push(quote!(State::#v => { #body }));
+    }
+    let fns = g.fns;
+    let m = mangle("flow_", name);
+    quote! {
+        #[doc = concat!("The flow `", #name, "` compiled from `", #file, "`.")]
+        #[allow(non_camel_case_types, unreachable_code, unused_mut, unused_assignments, unused_labels, clippy::all)]
+        pub mod #m {
+            use ::hookflow_runtime::__gen as rt;
+
+            pub static FLOW: rt::FlowDef = rt::FlowDef {
+                name: #name,
+                version: #version,
+                file: #file,
+                triggers: &[#(#triggers),*],
+                nodes: &[#(#node_defs),*],
+                run,
+            };
+
+            #fns
+
+            #[derive(Clone, Copy)]
+            enum State { #(#variants),* }
+
+            /// Runs the flow from node `start` until it answers or finishes.
+            pub fn run(ctx: &mut rt::Ctx, start: rt::NodeIx) -> ::core::result::Result<rt::Yield, rt::FlowError> {
+                let mut state = match start {
+                    #(#starts,)*
+                    _ => return ::core::result::Result::Err(rt::bad_start(&FLOW, start)),
+                };
+                loop {
+                    state = match state {
+                        #(#arms)*
+                    };
+                }
+            }
+        }
+    }
+}

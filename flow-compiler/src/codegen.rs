@@ -260,7 +260,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                     lang::compile_script(&t.text, &t.origin, &g.scope, diags).map(|c| c.code);
                 let s = g.snippet(code, "s");
                 quote! {
-                    let r = #s(ctx).map(rt::Cow::into_owned);
+                    let r = #s(ctx).map(rt::Cow::<rt::Value>::into_owned);
                     rt::store(ctx, &FLOW, #k, r)?;
                     #next
                 }
@@ -318,7 +318,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                     }
                     Some(b) => {
                         let v = g.json(b, diags);
-                        quote!(rt::Body::Json(rt::Cow::into_owned(#v)))
+                        quote!(rt::Body::Json(rt::Cow::<rt::Value>::into_owned(#v)))
                     }
                 };
                 let rf = g.fresh("r");
@@ -353,7 +353,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                 let pf = g.fresh("p");
                 g.fns.extend(quote! {
                     fn #pf(__ctx: &rt::Ctx) -> ::core::result::Result<rt::Value, rt::EvalError> {
-                        ::core::result::Result::Ok(rt::Cow::into_owned(#v))
+                        ::core::result::Result::Ok(rt::Cow::<rt::Value>::into_owned(#v))
                     }
                 });
                 quote! {

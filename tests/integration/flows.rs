@@ -1,1 +1,244 @@
-//! Integration tests: flows.
+//! Integration tests: the shipped flows of `flows/`, compiled by the real `flows!` macro, run on
+//! real GitHub payloads and on Stripe-shaped payloads; the answer, the path taken (trace) and the
+//! spawned flows are checked.
+
+use hookflow_runtime::__gen::{
+    Body, Ctx, Event, FlowDef, Headers, NodeIx, Outcome, Registry, Response, Spawn, Value, Yield,
+};
+use serde_json::json;
+
+hookflow_flow_macros::flows!("flows");
+
+fn registry() -> &'static Registry {
+    &FLOWS
+}
+
+fn fixture(path: &str) -> Value {
+    let full = format!("{}/tests/fixtures/github/{path}", env!("CARGO_MANIFEST_DIR"));
+    let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
+}
+
+struct Run {
+    flow: &'static FlowDef,
+    ctx: Ctx,
+    result: Yield,
+}
+
+impl Run {
+    /// The ids of the nodes the run went through, with the branch edge taken if any.
+    fn path(&self) -> Vec<String> {
+        self.ctx
+            .trace
+            .iter()
+            .map(|s| {
+                let id = self.flow.nodes[usize::from(s.node)].id;
+                match &s.outcome {
+                    Outcome::Took(label) if *label == "default" => format!("{id}:default"),
+                    Outcome::Took(_) => format!("{id}:condition"),
+                    Outcome::Ok => id.to_owned(),
+                    Outcome::Failed(m) => format!("{id}:failed({m})"),
+                }
+            })
+            .collect()
+    }
+
+    fn response(&self) -> (&Response, Option<NodeIx>) {
+        match &self.result {
+            Yield::Respond { response, then } => (response, *then),
+            Yield::Finished => panic!("flow finished without answering: {:?}", self.path()),
+        }
+    }
+}
+
+fn deliver(event_type: &str, headers: &[(&str, &str)], payload: Value) -> Run {
+    let (flow, trigger) = registry()
+        .for_event(event_type)
+        .unwrap_or_else(|| panic!("no flow for {event_type}"));
+    let mut h = Headers::new();
+    for (k, v) in headers {
+        h.push(k, v);
+    }
+    let event = Event::new("demo", event_type, "d-1", h, payload);
+    let mut ctx = Ctx::new(event, flow);
+    let result = (flow.run)(&mut ctx, trigger.target).unwrap_or_else(|e| panic!("{e}"));
+    Run { flow, ctx, result }
+}
+
+fn github(event: &str, payload: Value) -> Run {
+    deliver("github", &[("X-GitHub-Event", event)], payload)
+}
+
+#[test]
+fn registry_lists_the_shipped_flows_sorted() {
+    let names: Vec<&str> = registry().flows.iter().map(|f| f.name).collect();
+    let mut sorted = names.clone();
+    sorted.sort_unstable();
+    assert_eq!(names, sorted);
+    for n in [
+        "acknowledge_webhook",
+        "github_webhook",
+        "handle_webhook",
+        "process_webhook_data",
+        "stripe_webhook",
+    ] {
+        assert!(names.contains(&n), "{n} not in {names:?}");
+    }
+    assert_eq!(
+        registry().flow("handle_webhook").map(|f| f.file),
+        Some("flows/order_created.yaml")
+    );
+}
+
+#[test]
+fn github_push_counts_the_commits_of_real_payloads() {
+    for file in ["push/with-new-branch.payload.json", "push/payload.json"] {
+        let payload = fixture(file);
+        let n = payload["commits"].as_array().map_or(0, Vec::len);
+        let run = github("push", payload);
+        let (resp, then) = run.response();
+        assert_eq!(resp.status, 200);
+        assert_eq!(then, None);
+        assert_eq!(
+            resp.body.to_value(),
+            json!({"message": format!("Received {n} commits")}),
+            "{file}"
+        );
+        assert_eq!(
+            run.path(),
+            ["check_event:condition", "handle_push", "push_done"]
+        );
+        let ix = run.flow.node_ix("handle_push").expect("node") as usize;
+        assert_eq!(run.ctx.outputs[ix], json!(format!("Received {n} commits")));
+    }
+}
+
+#[test]
+fn github_pull_request_uses_number_and_action() {
+    let payload = fixture("pull_request/opened.payload.json");
+    let expected = format!(
+        "Pull request #{} {}",
+        payload["number"],
+        payload["action"].as_str().expect("action")
+    );
+    // Header names are case-insensitive.
+    let run = deliver("github", &[("x-github-event", "pull_request")], payload);
+    let (resp, _) = run.response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body.to_value(), json!({ "message": expected }));
+    assert_eq!(run.path(), ["check_event:condition", "handle_pr", "pr_done"]);
+}
+
+#[test]
+fn github_ping_is_answered_pong_with_a_static_body() {
+    let run = github("ping", fixture("ping/payload.json"));
+    let (resp, _) = run.response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(resp.body, Body::Static(r#"{"message":"pong"}"#));
+    assert_eq!(run.path(), ["check_event:condition", "pong"]);
+}
+
+#[test]
+fn github_other_events_are_answered_and_ignored() {
+    let run = github("issues", fixture("issues/opened.payload.json"));
+    let (resp, _) = run.response();
+    assert_eq!(resp.status, 200);
+    assert_eq!(
+        resp.body.to_value(),
+        json!({"ignored": true, "event": "issues"})
+    );
+    assert_eq!(run.path(), ["check_event:default", "ignore"]);
+    assert!(run.ctx.spawns.is_empty());
+}
+
+fn stripe(kind: &str) -> Run {
+    deliver(
+        "stripe",
+        &[("Stripe-Signature", "t=1,v1=00")],
+        json!({"id": "evt_1", "type": kind, "data": {"object": {"id": "pi_123", "object": "payment_intent"}}}),
+    )
+}
+
+#[test]
+fn stripe_payment_intents() {
+    let run = stripe("payment_intent.succeeded");
+    assert_eq!(
+        run.response().0.body.to_value(),
+        json!({"received": true, "status": "succeeded", "payment_intent": "pi_123"})
+    );
+    assert_eq!(run.path(), ["handle_stripe:condition", "payment_success"]);
+
+    let run = stripe("payment_intent.payment_failed");
+    assert_eq!(
+        run.response().0.body.to_value(),
+        json!({"received": true, "status": "failed", "payment_intent": "pi_123"})
+    );
+    assert_eq!(run.path(), ["handle_stripe:condition", "payment_failed"]);
+
+    let run = stripe("customer.created");
+    assert_eq!(
+        run.response().0.body.to_value(),
+        json!({"received": true, "ignored": "customer.created"})
+    );
+    assert_eq!(run.path(), ["handle_stripe:default", "other"]);
+}
+
+#[test]
+fn order_created_stores_the_payload_and_answers_success() {
+    let payload = json!({"order_id": 42, "items": [1, 2]});
+    let run = deliver("order.created", &[], payload.clone());
+    let (resp, then) = run.response();
+    assert_eq!((resp.status, then), (200, None));
+    assert_eq!(resp.body, Body::Static(r#"{"success":true}"#));
+    assert_eq!(run.path(), ["process", "respond"]);
+    assert_eq!(run.ctx.outputs[0], payload);
+}
+
+#[test]
+fn test_event_is_acknowledged_then_processed_async() {
+    let payload = json!({"message": "Hello from webhook"});
+    let mut run = deliver("test", &[], payload.clone());
+    let (resp, then) = run.response();
+    assert_eq!(resp.status, 202);
+    assert_eq!(resp.body.to_value(), json!({"message": "Processing"}));
+    let then = then.expect("continues after answering");
+    assert!(run.ctx.spawns.is_empty(), "nothing spawned before the answer");
+    let rest = (run.flow.run)(&mut run.ctx, then).expect("runs");
+    assert!(matches!(rest, Yield::Finished));
+    assert_eq!(run.path(), ["acknowledge", "process_async"]);
+    assert_eq!(
+        run.ctx.spawns,
+        [Spawn {
+            flow: "process_webhook_data",
+            payload: payload.clone()
+        }]
+    );
+
+    // The spawned flow starts at its first node with the payload as `event.payload`.
+    let target = registry().flow("process_webhook_data").expect("flow");
+    assert!(target.triggers.is_empty());
+    let event = Event::new("demo", "test", "d-1", Headers::new(), payload);
+    let mut ctx = Ctx::new(event, target);
+    let r = (target.run)(&mut ctx, 0).expect("runs");
+    assert!(matches!(r, Yield::Finished));
+    assert_eq!(ctx.outputs[0], json!("processed: Hello from webhook"));
+}
+
+#[test]
+fn a_bad_value_is_a_flow_error_not_a_panic() {
+    // `commits.len()` of a string cannot be done: the run fails at `handle_push`.
+    let (flow, trigger) = registry().for_event("github").expect("flow");
+    let mut h = Headers::new();
+    h.push("X-GitHub-Event", "push");
+    let mut ctx = Ctx::new(
+        Event::new("demo", "github", "d", h, json!({"commits": true})),
+        flow,
+    );
+    let err = (flow.run)(&mut ctx, trigger.target).expect_err("fails");
+    assert_eq!((err.flow, err.node), ("github_webhook", "handle_push"));
+    assert_eq!(err.file, "flows/github.yaml");
+    assert!(matches!(
+        ctx.trace.last().map(|s| &s.outcome),
+        Some(Outcome::Failed(_))
+    ));
+}

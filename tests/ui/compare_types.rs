@@ -1,0 +1,3 @@
+hookflow_flow_macros::flows!("tests/ui/compare_types");
+
+fn main() {}

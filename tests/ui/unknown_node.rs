@@ -1,0 +1,3 @@
+hookflow_flow_macros::flows!("tests/ui/unknown_node");
+
+fn main() {}

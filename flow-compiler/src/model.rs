@@ -403,6 +403,18 @@ fn read_node(item: &Node, diags: &mut Vec<Diagnostic>) -> Option<FlowNode> {
             }
         }
     }
+    let next = match (&kind, next) {
+        (Kind::Branch { .. }, Some(n)) => {
+            let key = m.key_span("next").unwrap_or(n.span);
+            diags.push(
+                Diagnostic::new(HF0102, key, "a `branch` node has no `next`")
+                    .label("not allowed on a branch")
+                    .help("the node taken when no condition holds is `config.default`"),
+            );
+            None
+        }
+        (_, n) => n,
+    };
     Some(FlowNode {
         id: id?,
         kind_name: kind_name.map(|k| k.text).unwrap_or_default(),

@@ -14,7 +14,10 @@ fn registry() -> &'static Registry {
 }
 
 fn fixture(path: &str) -> Value {
-    let full = format!("{}/tests/fixtures/github/{path}", env!("CARGO_MANIFEST_DIR"));
+    let full = format!(
+        "{}/tests/fixtures/github/{path}",
+        env!("CARGO_MANIFEST_DIR")
+    );
     let text = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{full}: {e}"))
 }
@@ -126,7 +129,10 @@ fn github_pull_request_uses_number_and_action() {
     let (resp, _) = run.response();
     assert_eq!(resp.status, 200);
     assert_eq!(resp.body.to_value(), json!({ "message": expected }));
-    assert_eq!(run.path(), ["check_event:condition", "handle_pr", "pr_done"]);
+    assert_eq!(
+        run.path(),
+        ["check_event:condition", "handle_pr", "pr_done"]
+    );
 }
 
 #[test]
@@ -202,7 +208,10 @@ fn test_event_is_acknowledged_then_processed_async() {
     assert_eq!(resp.status, 202);
     assert_eq!(resp.body.to_value(), json!({"message": "Processing"}));
     let then = then.expect("continues after answering");
-    assert!(run.ctx.spawns.is_empty(), "nothing spawned before the answer");
+    assert!(
+        run.ctx.spawns.is_empty(),
+        "nothing spawned before the answer"
+    );
     let rest = (run.flow.run)(&mut run.ctx, then).expect("runs");
     assert!(matches!(rest, Yield::Finished));
     assert_eq!(run.path(), ["acknowledge", "process_async"]);

@@ -14,11 +14,18 @@ fn flow_mistakes_are_compile_errors() {
 fn stderr_files_hold_no_absolute_paths() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/ui");
     let mut n = 0;
-    for e in std::fs::read_dir(dir).expect("tests/ui").filter_map(Result::ok) {
+    for e in std::fs::read_dir(dir)
+        .expect("tests/ui")
+        .filter_map(Result::ok)
+    {
         let p = e.path();
         if p.extension().and_then(|x| x.to_str()) == Some("stderr") {
             let text = std::fs::read_to_string(&p).expect("read");
-            assert!(!text.contains(env!("CARGO_MANIFEST_DIR")), "{}", p.display());
+            assert!(
+                !text.contains(env!("CARGO_MANIFEST_DIR")),
+                "{}",
+                p.display()
+            );
             assert!(text.contains("[HF0"), "{}: no hookflow code", p.display());
             n += 1;
         }

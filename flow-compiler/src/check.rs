@@ -335,3 +335,44 @@ fn check_flow(f: &Flow, flow_names: &[&str], diags: &mut Vec<Diagnostic>) {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::compile_sources;
+
+    #[test]
+    fn identifiers() {
+        for ok in ["a", "_a", "handle_push", "N1", "match"] {
+            assert!(is_ident(ok), "{ok}");
+        }
+        for bad in ["", "_", "1a", "handle-push", "a.b", "é"] {
+            assert!(!is_ident(bad), "{bad}");
+        }
+    }
+
+    fn codes(yaml: &str) -> Vec<&'static str> {
+        let out = compile_sources(vec![("f/a.yaml".into(), yaml.into())]);
+        out.diagnostics.iter().map(|d| d.code.0).collect()
+    }
+
+    #[test]
+    fn a_flow_without_triggers_starts_at_its_first_node() {
+        let yaml = "name: f\nnodes:\n  - id: a\n    type: script\n    config: {script: \"1\"}\n    next: b\n  - id: b\n    type: script\n    config: {script: \"2\"}\n  - id: c\n    type: script\n    config: {script: \"3\"}\n";
+        assert_eq!(codes(yaml), ["HF0206"]);
+    }
+
+    #[test]
+    fn an_unknown_reference_does_not_also_report_unreachable_nodes() {
+        let yaml = "name: f\nnodes:\n  - id: a\n    type: script\n    config: {script: \"1\"}\n    next: bb\n  - id: b\n    type: script\n    config: {script: \"2\"}\n";
+        assert_eq!(codes(yaml), ["HF0201"]);
+    }
+
+    #[test]
+    fn answering_after_an_async_is_fine_but_not_after_an_answer() {
+        let ok = "name: f\nnodes:\n  - id: a\n    type: http_response\n    config: {status: 202}\n    next: b\n  - id: b\n    type: script\n    config: {script: \"1\"}\n";
+        assert!(codes(ok).is_empty());
+        let twice = "name: f\nnodes:\n  - id: a\n    type: http_response\n    config: {status: 202}\n    next: b\n  - id: b\n    type: script\n    config: {script: \"1\"}\n    next: c\n  - id: c\n    type: http_response\n    config: {status: 200}\n";
+        assert_eq!(codes(twice), ["HF0211"]);
+    }
+}

@@ -403,3 +403,58 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::diag::{Origin, Span};
+
+    fn s(t: &str) -> Json {
+        let span = Span {
+            file: 0,
+            line: 1,
+            col: 1,
+            len: 1,
+        };
+        Json::Str(Text {
+            text: t.to_owned(),
+            origin: Origin {
+                file: 0,
+                line: 1,
+                col: 1,
+                block: false,
+            },
+            span,
+        })
+    }
+
+    #[test]
+    fn constant_json_is_serialised_with_escapes() {
+        let j = Json::Obj(vec![
+            ("a\"b".into(), s("line\nnext\t\u{1}")),
+            (
+                "n".into(),
+                Json::Arr(vec![
+                    Json::Int(-3),
+                    Json::Float(1.5),
+                    Json::Null,
+                    Json::Bool(true),
+                ]),
+            ),
+        ]);
+        let mut out = String::new();
+        json_text(&j, &mut out);
+        assert_eq!(
+            out,
+            r#"{"a\"b":"line\nnext\t\u0001","n":[-3,1.5,null,true]}"#
+        );
+        assert!(json_is_constant(&j));
+        assert!(!json_is_constant(&Json::Arr(vec![s("{{event.tenant}}")])));
+    }
+
+    #[test]
+    fn mangled_names_are_identifiers_even_for_keywords_and_bad_ids() {
+        assert_eq!(mangle("N_", "match").to_string(), "N_match");
+        assert_eq!(mangle("flow_", "a-b.c").to_string(), "flow_a_b_c");
+    }
+}

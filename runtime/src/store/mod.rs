@@ -1,0 +1,565 @@
+//! The durable delivery store: every delivery hookflow answered, the work after its answer,
+//! each attempt of that work, and the path each delivery took through its flow.
+//!
+//! One interface ([`Store`]) with the embedded SQLite backend ([`sqlite::SqliteStore`]) as the
+//! default. The semantics a backend must keep (checked by [`conformance`]):
+//! - a delivery and its work are committed atomically, before the answer is sent;
+//! - deliveries are deduplicated by a unique dedup key: a repeat gets the first answer back;
+//! - work is claimed with leases (owner + expiry); expired leases are recovered;
+//! - failed work is retried at a time the caller's [`crate::backoff::Backoff`] chose, or dead;
+//! - prune never removes a delivery that still has pending, running or dead work.
+//!
+//! Times are milliseconds since the Unix epoch, passed in by the caller ([`now_ms`]) so that
+//! tests and several replicas agree on one clock source.
+
+pub mod sqlite;
+
+#[doc(hidden)]
+pub mod conformance;
+
+use std::future::Future;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use thiserror::Error;
+
+use crate::backoff::Retry;
+
+/// Why a store operation failed. Callers on the request path answer 503 for any of these.
+#[derive(Debug, Error)]
+pub enum StoreError {
+    /// The database reported an error (including a failed commit or fsync).
+    #[error("store database error: {0}")]
+    Db(String),
+    /// The store was closed, or its writer thread stopped.
+    #[error("store is closed")]
+    Closed,
+    /// Opening the store failed (directory missing, not writable, ...).
+    #[error("cannot open store at {path}: {reason}")]
+    Open {
+        /// The state directory.
+        path: String,
+        /// What went wrong.
+        reason: String,
+    },
+    /// The work item is not running under this owner's lease any more (expired and recovered).
+    #[error("work {0} is not leased by this owner")]
+    LeaseLost(WorkId),
+    /// A stored value could not be decoded.
+    #[error("corrupt stored value: {0}")]
+    Corrupt(String),
+}
+
+impl From<rusqlite::Error> for StoreError {
+    fn from(e: rusqlite::Error) -> Self {
+        StoreError::Db(e.to_string())
+    }
+}
+
+/// Result of store operations.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The current time in milliseconds since the Unix epoch.
+pub fn now_ms() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+}
+
+fn random_id() -> String {
+    let bytes: [u8; 16] = rand::random();
+    hex::encode(bytes)
+}
+
+/// A delivery's id (hookflow's own, random; distinct from the dedup key).
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct DeliveryId(pub String);
+
+impl DeliveryId {
+    /// A fresh random id.
+    pub fn new_random() -> Self {
+        Self(random_id())
+    }
+}
+
+impl std::fmt::Display for DeliveryId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// A work item's id.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct WorkId(pub String);
+
+impl WorkId {
+    /// A fresh random id.
+    pub fn new_random() -> Self {
+        Self(random_id())
+    }
+}
+
+impl std::fmt::Display for WorkId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The signature check's result for a delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// A signature was configured and matched.
+    Valid,
+    /// A signature was configured and did not match (normally not stored: answered 401).
+    Invalid,
+    /// No signature scheme configured for this event type.
+    Unchecked,
+}
+
+impl Verdict {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Verdict::Valid => "valid",
+            Verdict::Invalid => "invalid",
+            Verdict::Unchecked => "unchecked",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "valid" => Ok(Verdict::Valid),
+            "invalid" => Ok(Verdict::Invalid),
+            "unchecked" => Ok(Verdict::Unchecked),
+            o => Err(StoreError::Corrupt(format!("verdict {o:?}"))),
+        }
+    }
+}
+
+/// The HTTP answer hookflow sent for a delivery (replayed verbatim to a duplicate).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Answer {
+    /// Status code.
+    pub status: u16,
+    /// Response headers.
+    pub headers: Vec<(String, String)>,
+    /// Response body bytes.
+    pub body: Vec<u8>,
+}
+
+/// What a work item does when it runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WorkKind {
+    /// Continue a flow at `node` with a saved, serialised context (opaque to the store).
+    Continue {
+        /// Node index to resume at.
+        node: u32,
+        /// Version of the serialised form of `state`.
+        state_version: u32,
+        /// The serialised context.
+        state: Vec<u8>,
+    },
+    /// Start a flow (an `async` node) at its first node with this JSON payload.
+    Start {
+        /// The payload, serialised JSON.
+        payload: Vec<u8>,
+    },
+}
+
+/// Work to store with a new delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewWork {
+    /// The flow this work runs.
+    pub flow: String,
+    /// What to run.
+    pub kind: WorkKind,
+}
+
+/// One step of a delivery's path through its flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceRecord {
+    /// Node id.
+    pub node: String,
+    /// Outcome (`ok`, `error`, a branch target, ...).
+    pub outcome: String,
+    /// How long the node took, in microseconds.
+    pub duration_us: u64,
+    /// The error message, when it failed.
+    pub error: Option<String>,
+}
+
+/// A new delivery, as received.
+#[derive(Clone, PartialEq, Eq)]
+pub struct NewDelivery {
+    /// hookflow's id for it.
+    pub id: DeliveryId,
+    /// The dedup key (sender's delivery id, or a hash of tenant, event type and body).
+    pub dedup_key: String,
+    /// Tenant.
+    pub tenant: String,
+    /// Event type (the URL segment).
+    pub event_type: String,
+    /// The flow that handled it.
+    pub flow: String,
+    /// When it was received.
+    pub received_at_ms: i64,
+    /// Request headers. Secret-bearing headers are redacted by the store ([`redact_headers`]).
+    pub headers: Vec<(String, String)>,
+    /// The raw body.
+    pub body: Vec<u8>,
+    /// Signature verdict.
+    pub verdict: Verdict,
+    /// The answer, when known at insert time (it is, for flows that answer before their work).
+    pub answer: Option<Answer>,
+    /// The hookflow build that ran it.
+    pub build_id: String,
+    /// For a replay: the delivery it replays.
+    pub replay_of: Option<DeliveryId>,
+    /// Work after the answer, committed in the same transaction.
+    pub work: Vec<NewWork>,
+    /// The path up to the answer.
+    pub trace: Vec<TraceRecord>,
+}
+
+impl std::fmt::Debug for NewDelivery {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // Headers may still carry secrets before redaction; the body may carry anything.
+        f.debug_struct("NewDelivery")
+            .field("id", &self.id)
+            .field("tenant", &self.tenant)
+            .field("event_type", &self.event_type)
+            .field("flow", &self.flow)
+            .field("headers", &format_args!("<{} headers>", self.headers.len()))
+            .field("body", &format_args!("<{} bytes>", self.body.len()))
+            .field("work", &self.work.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// The result of [`Store::insert`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum InsertOutcome {
+    /// Stored (with its work), committed durably.
+    Inserted,
+    /// The dedup key was already stored: nothing was written; answer with the first answer.
+    Duplicate {
+        /// The first delivery with this key.
+        delivery_id: DeliveryId,
+        /// Its answer, if recorded.
+        answer: Option<Answer>,
+    },
+}
+
+/// Status of a work item.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkStatus {
+    /// Waiting until its due time.
+    Pending,
+    /// Claimed under a lease.
+    Running,
+    /// Finished successfully.
+    Done,
+    /// Out of attempts; the last error is kept.
+    Dead,
+}
+
+impl WorkStatus {
+    /// The stored text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkStatus::Pending => "pending",
+            WorkStatus::Running => "running",
+            WorkStatus::Done => "done",
+            WorkStatus::Dead => "dead",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "pending" => Ok(WorkStatus::Pending),
+            "running" => Ok(WorkStatus::Running),
+            "done" => Ok(WorkStatus::Done),
+            "dead" => Ok(WorkStatus::Dead),
+            o => Err(StoreError::Corrupt(format!("work status {o:?}"))),
+        }
+    }
+}
+
+/// A delivery's overall status, derived from its work (worst first: dead, running, pending, done).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeliveryStatus {
+    /// No work after the answer.
+    Answered,
+    /// All its work is done.
+    Done,
+    /// Some work pending.
+    Pending,
+    /// Some work running.
+    Running,
+    /// Some work dead.
+    Dead,
+}
+
+impl DeliveryStatus {
+    /// The stored/derived text.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DeliveryStatus::Answered => "answered",
+            DeliveryStatus::Done => "done",
+            DeliveryStatus::Pending => "pending",
+            DeliveryStatus::Running => "running",
+            DeliveryStatus::Dead => "dead",
+        }
+    }
+    fn parse(s: &str) -> Result<Self> {
+        match s {
+            "answered" => Ok(DeliveryStatus::Answered),
+            "done" => Ok(DeliveryStatus::Done),
+            "pending" => Ok(DeliveryStatus::Pending),
+            "running" => Ok(DeliveryStatus::Running),
+            "dead" => Ok(DeliveryStatus::Dead),
+            o => Err(StoreError::Corrupt(format!("delivery status {o:?}"))),
+        }
+    }
+}
+
+/// Parameters of [`Store::claim`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimRequest {
+    /// Who claims (worker or replica id); only it may complete or fail the work.
+    pub owner: String,
+    /// At most this many items.
+    pub limit: u32,
+    /// Lease length.
+    pub lease_ms: i64,
+    /// Now.
+    pub now_ms: i64,
+    /// Per-flow limit on running items (all owners together), if any.
+    pub per_flow_limit: Option<u32>,
+}
+
+/// A claimed work item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClaimedWork {
+    /// Its id.
+    pub id: WorkId,
+    /// The delivery it belongs to.
+    pub delivery_id: DeliveryId,
+    /// The flow to run.
+    pub flow: String,
+    /// What to run.
+    pub kind: WorkKind,
+    /// This attempt's number (1-based, counted since the last retry of dead work): pass it to
+    /// [`crate::backoff::Backoff::decide`] when it fails.
+    pub attempt: u32,
+    /// When the lease expires.
+    pub lease_expires_ms: i64,
+}
+
+/// Work counts by status (for back-pressure and health).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    /// Pending items.
+    pub pending: u64,
+    /// Running items.
+    pub running: u64,
+    /// Done items.
+    pub done: u64,
+    /// Dead items.
+    pub dead: u64,
+}
+
+/// Filter of [`Store::list`].
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ListFilter {
+    /// Only deliveries with this derived status.
+    pub status: Option<DeliveryStatus>,
+    /// Only this event type.
+    pub event_type: Option<String>,
+    /// At most this many (newest first).
+    pub limit: u32,
+}
+
+/// One row of [`Store::list`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliverySummary {
+    /// Id.
+    pub id: DeliveryId,
+    /// Tenant.
+    pub tenant: String,
+    /// Event type.
+    pub event_type: String,
+    /// Flow.
+    pub flow: String,
+    /// Received at.
+    pub received_at_ms: i64,
+    /// Verdict.
+    pub verdict: Verdict,
+    /// Status code answered, if recorded.
+    pub answer_status: Option<u16>,
+    /// Derived status.
+    pub status: DeliveryStatus,
+    /// For a replay: the original.
+    pub replay_of: Option<DeliveryId>,
+}
+
+/// A work item as shown by [`Store::get`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkRecord {
+    /// Id.
+    pub id: WorkId,
+    /// Flow.
+    pub flow: String,
+    /// What it runs.
+    pub kind: WorkKind,
+    /// Status.
+    pub status: WorkStatus,
+    /// Attempts made in total.
+    pub attempts: u32,
+    /// Due time (pending) or last due time.
+    pub due_at_ms: i64,
+    /// Lease owner while running.
+    pub lease_owner: Option<String>,
+    /// The last error.
+    pub last_error: Option<String>,
+}
+
+/// One attempt of a work item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRecord {
+    /// The work item.
+    pub work_id: WorkId,
+    /// Attempt number (1-based, over the item's whole life).
+    pub number: u32,
+    /// Owner that ran it.
+    pub owner: String,
+    /// Start.
+    pub started_at_ms: i64,
+    /// End, unless still running.
+    pub ended_at_ms: Option<i64>,
+    /// `ok`, `error`, `lease_expired`, or `None` while running.
+    pub result: Option<String>,
+    /// Error message.
+    pub error: Option<String>,
+}
+
+/// Everything stored about one delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryDetail {
+    /// Summary.
+    pub summary: DeliverySummary,
+    /// Dedup key.
+    pub dedup_key: String,
+    /// Redacted request headers.
+    pub headers: Vec<(String, String)>,
+    /// Raw body.
+    pub body: Vec<u8>,
+    /// The answer sent.
+    pub answer: Option<Answer>,
+    /// hookflow build id.
+    pub build_id: String,
+    /// Work items.
+    pub work: Vec<WorkRecord>,
+    /// Attempts, by work item then number.
+    pub attempts: Vec<AttemptRecord>,
+    /// Path through the flow, in order.
+    pub trace: Vec<TraceRecord>,
+}
+
+/// Parameters of [`Store::prune`]. A delivery is pruned if it is older than `older_than_ms` OR
+/// not among the newest `keep_last`, and none of its work is pending, running or dead.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneRequest {
+    /// Prune deliveries received before this time.
+    pub older_than_ms: Option<i64>,
+    /// Keep at most this many newest deliveries.
+    pub keep_last: Option<u64>,
+}
+
+/// The text stored instead of a redacted header's value.
+pub const REDACTED: &str = "[redacted]";
+
+/// Whether a header may carry a secret (signature, token, credentials) and must not be stored.
+pub fn is_secret_header(name: &str) -> bool {
+    let n = name.to_ascii_lowercase();
+    matches!(
+        n.as_str(),
+        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
+    ) || [
+        "signature",
+        "token",
+        "secret",
+        "api-key",
+        "apikey",
+        "password",
+    ]
+    .iter()
+    .any(|w| n.contains(w))
+}
+
+/// Replaces the values of secret-bearing headers with [`REDACTED`].
+pub fn redact_headers(headers: &[(String, String)]) -> Vec<(String, String)> {
+    headers
+        .iter()
+        .map(|(k, v)| {
+            if is_secret_header(k) {
+                (k.clone(), REDACTED.to_owned())
+            } else {
+                (k.clone(), v.clone())
+            }
+        })
+        .collect()
+}
+
+/// The durable delivery store. Every method is one atomic operation; a returned `Ok` means the
+/// change is committed durably.
+pub trait Store: Send + Sync + 'static {
+    /// Stores a delivery with its work and trace atomically, or reports the first delivery with
+    /// the same dedup key (then nothing is written).
+    fn insert(&self, d: NewDelivery) -> impl Future<Output = Result<InsertOutcome>> + Send;
+    /// Records (or replaces) the answer sent for a delivery.
+    fn record_answer(
+        &self,
+        id: DeliveryId,
+        answer: Answer,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Appends trace steps (e.g. of a continuation run) to a delivery's path.
+    fn append_trace(
+        &self,
+        id: DeliveryId,
+        steps: Vec<TraceRecord>,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Claims due pending work (oldest due first) under a lease.
+    fn claim(&self, req: ClaimRequest) -> impl Future<Output = Result<Vec<ClaimedWork>>> + Send;
+    /// Marks claimed work done. `LeaseLost` if `owner` no longer holds it.
+    fn complete(
+        &self,
+        id: WorkId,
+        owner: String,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Records a failed attempt; the work becomes pending at `retry`'s time, or dead.
+    fn fail(
+        &self,
+        id: WorkId,
+        owner: String,
+        error: String,
+        now_ms: i64,
+        retry: Retry,
+    ) -> impl Future<Output = Result<()>> + Send;
+    /// Makes running work whose lease expired at or before `now_ms` pending again; returns how
+    /// many. A single node recovering after a crash may pass `i64::MAX` (every lease is its own).
+    fn recover_expired(&self, now_ms: i64) -> impl Future<Output = Result<u64>> + Send;
+    /// Work counts by status.
+    fn counts(&self) -> impl Future<Output = Result<Counts>> + Send;
+    /// Deliveries, newest first.
+    fn list(&self, filter: ListFilter)
+        -> impl Future<Output = Result<Vec<DeliverySummary>>> + Send;
+    /// One delivery with its work, attempts and trace.
+    fn get(&self, id: DeliveryId) -> impl Future<Output = Result<Option<DeliveryDetail>>> + Send;
+    /// Makes dead work (optionally of one event type) pending again with fresh attempts.
+    fn retry_dead(
+        &self,
+        event_type: Option<String>,
+        now_ms: i64,
+    ) -> impl Future<Output = Result<u64>> + Send;
+    /// Prunes old deliveries (see [`PruneRequest`]); returns how many were removed.
+    fn prune(&self, req: PruneRequest) -> impl Future<Output = Result<u64>> + Send;
+}

@@ -6,13 +6,17 @@
 //! - [`server`]: the HTTP endpoint, health checks, graceful shutdown.
 //! - [`engine`]: running compiled flows, and the work after the answer.
 //! - [`signature`]: webhook signature schemes.
+//! - [`store`]: the durable delivery store (deliveries, work after the answer, attempts, traces).
+//! - [`backoff`]: exponential backoff with full jitter for retried work.
 
 #[doc(hidden)]
 #[path = "gen/mod.rs"]
 pub mod __gen;
 
+pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod server;
 pub mod signature;
+pub mod store;

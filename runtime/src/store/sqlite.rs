@@ -490,19 +490,7 @@ const STATUS_EXPR: &str = "CASE \
     WHEN EXISTS (SELECT 1 FROM work w WHERE w.delivery_id = d.id) THEN 'done' \
     ELSE 'answered' END";
 
-fn summary_row(
-    r: &rusqlite::Row<'_>,
-) -> rusqlite::Result<(
-    DeliveryId,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<i64>,
-    String,
-    Option<String>,
-)> {
+fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
     Ok((
         DeliveryId(r.get(0)?),
         r.get(1)?,

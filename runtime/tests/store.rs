@@ -68,7 +68,15 @@ async fn list_filters() -> R {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_inserts_group_commit() -> R {
     let (_d, s) = fresh()?;
-    c::concurrent_inserts(Arc::new(s), 500).await
+    let s = Arc::new(s);
+    c::concurrent_inserts(s.clone(), 500).await?;
+    let commits = s.insert_commits();
+    eprintln!("500 concurrent inserts in {commits} commits");
+    assert!(
+        commits >= 1 && commits < 500,
+        "inserts must share commits, got {commits} for 500"
+    );
+    Ok(())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,7 +89,11 @@ async fn concurrent_inserts_one_commit_each() -> R {
             synchronous_full: true,
         },
     )?;
-    c::concurrent_inserts(Arc::new(s), 100).await
+    let s = Arc::new(s);
+    c::concurrent_inserts(s.clone(), 100).await?;
+    // Every insert commits alone (duplicates too: they are answered after their own commit).
+    assert_eq!(s.insert_commits(), 100);
+    Ok(())
 }
 
 #[tokio::test]
@@ -199,8 +211,10 @@ async fn measure_group_commit() -> R {
         }
         let secs = start.elapsed().as_secs_f64();
         println!(
-            "group_commit={group}: {n} inserts from {tasks} tasks in {secs:.2}s = {:.0} inserts/s (synchronous=FULL)",
-            n as f64 / secs
+            "group_commit={group}: {n} inserts from {tasks} tasks in {secs:.2}s = {:.0} inserts/s, \
+             {} commits (synchronous=FULL)",
+            n as f64 / secs,
+            s.insert_commits()
         );
     }
     Ok(())

@@ -8,7 +8,8 @@
 //! `BLOB`, which PostgreSQL spells `BYTEA`).
 
 use std::path::{Path, PathBuf};
-use std::sync::{mpsc, Mutex};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::{params, Connection, OptionalExtension, Transaction};
@@ -121,6 +122,7 @@ pub struct SqliteStore {
     tx: Mutex<Option<mpsc::Sender<Job>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
+    group_commits: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -175,15 +177,24 @@ impl SqliteStore {
         }
         let (tx, rx) = mpsc::channel::<Job>();
         let group = opts.group_commit;
+        let group_commits = Arc::new(AtomicU64::new(0));
+        let counter = group_commits.clone();
         let thread = std::thread::Builder::new()
             .name("hookflow-store".into())
-            .spawn(move || writer(conn, rx, group))
+            .spawn(move || writer(conn, rx, group, &counter))
             .map_err(|e| open_err(&path, e))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             path,
+            group_commits,
         })
+    }
+
+    /// How many insert transactions were committed so far (each holds one or more inserts):
+    /// inserts divided by this is the group size.
+    pub fn insert_commits(&self) -> u64 {
+        self.group_commits.load(Ordering::Relaxed)
     }
 
     /// The database file.
@@ -237,7 +248,7 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>, group: bool) {
+fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>, group: bool, commits: &AtomicU64) {
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -252,22 +263,26 @@ fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>, group: bool) {
                 Job::Insert(d, reply) => {
                     inserts.push((d, reply));
                     if !group {
-                        flush(&mut conn, &mut inserts);
+                        flush(&mut conn, &mut inserts, commits);
                     }
                 }
                 Job::Run(task) => {
-                    flush(&mut conn, &mut inserts);
+                    flush(&mut conn, &mut inserts, commits);
                     task(&mut conn);
                 }
             }
         }
-        flush(&mut conn, &mut inserts);
+        flush(&mut conn, &mut inserts, commits);
     }
 }
 
 /// Commits queued inserts in one transaction. Each insert runs in a savepoint so one bad
 /// delivery does not fail the others; if the commit fails, every caller gets the error.
-fn flush(conn: &mut Connection, inserts: &mut Vec<(Box<NewDelivery>, InsertReply)>) {
+fn flush(
+    conn: &mut Connection,
+    inserts: &mut Vec<(Box<NewDelivery>, InsertReply)>,
+    commits: &AtomicU64,
+) {
     if inserts.is_empty() {
         return;
     }
@@ -294,6 +309,7 @@ fn flush(conn: &mut Connection, inserts: &mut Vec<(Box<NewDelivery>, InsertReply
     }
     match t.commit() {
         Ok(()) => {
+            commits.fetch_add(1, Ordering::Relaxed);
             for (r, reply) in results {
                 let _ = reply.send(r);
             }

@@ -9,7 +9,7 @@
 //! delivery or from node outputs are borrowed, computed values are owned.
 //!
 //! The language reference (names, types, operators, methods, error codes) is
-//! `docs/flows-language.md`.
+//! `docs/flows.md` (language section).
 
 mod ast;
 mod check;

@@ -1,7 +1,7 @@
 //! Value operations of the flow language (field access, indexing, operators, methods,
 //! `format!`, templates), each a non-generic function that returns an `EvalError` instead of
 //! panicking. Owned by the language work: see `flow-compiler/src/lang` and
-//! `docs/flows-language.md` for the semantics.
+//! `docs/flows.md` (language section) for the semantics.
 //!
 //! Paths into the delivery stay borrowed (`field`, `at`, `index`, `header`, `first` take and
 //! return `&Value`); the `_v` variants take and return a [`V`] so that a computed value can be

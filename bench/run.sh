@@ -75,7 +75,7 @@ LUA
   "signatures": {"github": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "$SECRET"}}}}
 JSON
     rm -rf "$OUT/bundle"
-    "$hookflow" setup --answers "$OUT/answers.json" "$OUT/bundle" >/dev/null
+    "$hookflow" setup --answers "$OUT/answers.json" "$OUT/bundle" >/dev/null 2>&1
 
     # adnanh/webhook with the equivalent rule: payload HMAC-SHA256 plus a header match.
     cat >"$OUT/hooks.json" <<JSON

@@ -190,8 +190,32 @@ fn setup(args: &SetupArgs, flows: &'static Registry) -> ExitCode {
     for u in urls {
         println!("{u}");
     }
+    for w in setup_warnings(&text, &config, flows) {
+        eprintln!("warning: {w}");
+    }
     eprintln!("run it with: hookflow serve {}", args.bundle_dir.display());
     ExitCode::SUCCESS
+}
+
+/// `setup`'s warnings (the bundle is still written): every compiled trigger event type that
+/// some tenant can deliver without a signature check, and every inline secret in the bundle.
+pub fn setup_warnings(answers: &str, config: &config::Config, flows: &Registry) -> Vec<String> {
+    let mut out = Vec::new();
+    for e in config::Config::event_types(flows) {
+        if !config.is_signed_for_all_tenants(e) {
+            out.push(format!(
+                "event type `{e}` has no signature check configured for every tenant (unsigned deliveries are accepted, or rejected where `require_signature` is true); add `signatures.{e}` or `tenants.<tenant>.signatures.{e}` (see docs/signatures.md)"
+            ));
+        }
+    }
+    if let Ok(raw) = config::RawConfig::from_answers_json(answers) {
+        for key in raw.inline_secret_keys() {
+            out.push(format!(
+                "{key}: the secret is written inline into the bundle; prefer a reference, `env:NAME` or `file:PATH`, which is resolved at start and never written"
+            ));
+        }
+    }
+    out
 }
 
 /// The text of `hookflow flows`.

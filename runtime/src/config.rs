@@ -47,6 +47,7 @@ const KEYS: &[&str] = &[
     "secret_key",
     "signatures",
     "tenants",
+    "require_signature",
     "listen",
     "max_body_bytes",
     "request_timeout_seconds",
@@ -85,9 +86,13 @@ pub struct RawConfig {
     /// Per event type (the `{event_type}` path segment).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub signatures: BTreeMap<String, SignatureSpec>,
-    /// The accepted `{tenant}` path segments; empty means any tenant.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tenants: Vec<String>,
+    /// The accepted `{tenant}` path segments, each with its own overrides; empty means any
+    /// tenant. answers.json may also give a plain list of names (no overrides).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub tenants: BTreeMap<String, RawTenant>,
+    /// Reject deliveries for event types that have no signature check configured.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_signature: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub listen: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,7 +110,8 @@ impl Default for RawConfig {
             secret_header: None,
             secret_key: None,
             signatures: BTreeMap::new(),
-            tenants: Vec::new(),
+            tenants: BTreeMap::new(),
+            require_signature: None,
             listen: None,
             max_body_bytes: None,
             request_timeout_seconds: None,
@@ -198,36 +204,38 @@ impl RawConfig {
                 })
                 .transpose()
         };
-        let mut signatures = BTreeMap::new();
-        match map.get("signatures") {
+        let signatures = signature_specs(map.get("signatures"), &key("signatures"))?;
+        let mut tenants = BTreeMap::new();
+        match map.get("tenants") {
             None | Some(Value::Null) => {}
-            Some(Value::Object(sigs)) => {
-                for (event_type, spec) in sigs {
-                    let k = format!("{PROVIDER}.signatures.{event_type}");
-                    let spec = signature_spec(spec, &k)?;
-                    signatures.insert(event_type.clone(), spec);
+            // The plain form: just the accepted names, no overrides.
+            Some(Value::Array(items)) => {
+                for (i, v) in items.iter().enumerate() {
+                    let k = format!("{PROVIDER}.tenants[{i}]");
+                    let name = string(v, &k)?;
+                    Tenant::parse(&name).map_err(|m| ConfigError::invalid(&k, m))?;
+                    tenants.insert(name, RawTenant::default());
+                }
+            }
+            Some(Value::Object(items)) => {
+                for (name, v) in items {
+                    let k = format!("{PROVIDER}.tenants.{name}");
+                    Tenant::parse(name).map_err(|m| ConfigError::invalid(&k, m))?;
+                    tenants.insert(name.clone(), raw_tenant(v, &k)?);
                 }
             }
             Some(other) => {
                 return Err(ConfigError::invalid(
-                    key("signatures"),
-                    format!("expected an object keyed by event type, got {other}"),
+                    key("tenants"),
+                    format!(
+                    "expected an object keyed by tenant (or a list of tenant names), got {other}"
+                ),
                 ))
             }
         }
-        let tenants = match map.get("tenants") {
-            None | Some(Value::Null) => Vec::new(),
-            Some(Value::Array(items)) => items
-                .iter()
-                .enumerate()
-                .map(|(i, v)| string(v, &format!("{PROVIDER}.tenants[{i}]")))
-                .collect::<Result<_, _>>()?,
-            Some(other) => {
-                return Err(ConfigError::invalid(
-                    key("tenants"),
-                    format!("expected a list of tenant names, got {other}"),
-                ))
-            }
+        let require_signature = match map.get("require_signature") {
+            None | Some(Value::Null) => None,
+            Some(v) => Some(boolean(v, &key("require_signature"))?),
         };
         Ok(RawConfig {
             enabled,
@@ -236,6 +244,7 @@ impl RawConfig {
             secret_key: opt_string("secret_key")?.map(SecretRef),
             signatures,
             tenants,
+            require_signature,
             listen: opt_string("listen")?,
             max_body_bytes: opt_u64("max_body_bytes")?,
             request_timeout_seconds: opt_u64("request_timeout_seconds")?,
@@ -329,9 +338,17 @@ impl RawConfig {
         }
 
         let mut tenants = Vec::with_capacity(self.tenants.len());
-        for (i, t) in self.tenants.iter().enumerate() {
-            let tenant = Tenant::parse(t)
-                .map_err(|m| ConfigError::invalid(format!("{PROVIDER}.tenants[{i}]"), m))?;
+        let mut tenant_checks = BTreeMap::new();
+        for (name, raw) in &self.tenants {
+            let k = format!("{PROVIDER}.tenants.{name}");
+            let tenant = Tenant::parse(name).map_err(|m| ConfigError::invalid(&k, m))?;
+            let checks = TenantChecks {
+                signatures: verifiers(&raw.signatures, &format!("{k}.signatures"))?,
+                require_signature: raw.require_signature,
+            };
+            if !checks.signatures.is_empty() || checks.require_signature.is_some() {
+                tenant_checks.insert(tenant.clone(), checks);
+            }
             tenants.push(tenant);
         }
 
@@ -354,27 +371,14 @@ impl RawConfig {
                     .map_err(|e| ConfigError::invalid(key(e.field), e.message))?,
             ),
         };
-        let mut signatures = BTreeMap::new();
-        for (event_type, spec) in &self.signatures {
-            if event_type.is_empty() || event_type.contains('/') {
-                return Err(ConfigError::invalid(
-                    format!("{PROVIDER}.signatures.{event_type}"),
-                    "not a valid event type (the `{event_type}` URL segment: no `/`, not empty)",
-                ));
-            }
-            let verifier = Verifier::from_spec(spec).map_err(|e| {
-                ConfigError::invalid(
-                    format!("{PROVIDER}.signatures.{event_type}.{}", e.field),
-                    e.message,
-                )
-            })?;
-            signatures.insert(event_type.clone(), verifier);
-        }
+        let signatures = verifiers(&self.signatures, &key("signatures"))?;
         Ok(Config {
             listen,
             enabled: self.enabled,
             public_base_url,
             tenants,
+            tenant_checks,
+            require_signature: self.require_signature.unwrap_or(false),
             signatures,
             generic,
             max_body_bytes,
@@ -382,6 +386,131 @@ impl RawConfig {
             state_dir: None,
         })
     }
+}
+
+/// Every inline secret written into the bundle, by the key that holds it
+/// (`events-webhook.signatures.github`, `events-webhook.tenants.acme.signatures.github`,
+/// `events-webhook.secret_key`), for `setup`'s advice to use `env:`/`file:` references.
+impl RawConfig {
+    pub fn inline_secret_keys(&self) -> Vec<String> {
+        let mut keys = Vec::new();
+        if self.secret_key.as_ref().is_some_and(|s| !s.is_reference()) {
+            keys.push(format!("{PROVIDER}.secret_key"));
+        }
+        for (event_type, spec) in &self.signatures {
+            if spec.has_inline_secret() {
+                keys.push(format!("{PROVIDER}.signatures.{event_type}"));
+            }
+        }
+        for (tenant, raw) in &self.tenants {
+            for (event_type, spec) in &raw.signatures {
+                if spec.has_inline_secret() {
+                    keys.push(format!(
+                        "{PROVIDER}.tenants.{tenant}.signatures.{event_type}"
+                    ));
+                }
+            }
+        }
+        keys
+    }
+}
+
+/// One `tenants.<tenant>` entry as written by the user.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RawTenant {
+    /// Per event type; looked up before the global `signatures`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub signatures: BTreeMap<String, SignatureSpec>,
+    /// Overrides the global `require_signature` for this tenant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_signature: Option<bool>,
+}
+
+const TENANT_KEYS: &[&str] = &["signatures", "require_signature"];
+
+/// One `tenants.<tenant>` entry, with errors naming `tenants.<tenant>.<key>`.
+fn raw_tenant(v: &Value, key: &str) -> Result<RawTenant, ConfigError> {
+    let map = match v {
+        Value::Null => return Ok(RawTenant::default()),
+        Value::Object(map) => map,
+        other => {
+            return Err(ConfigError::invalid(
+                key,
+                format!(
+                    "expected an object with `signatures` and/or `require_signature`, got {other}"
+                ),
+            ))
+        }
+    };
+    for k in map.keys() {
+        if !TENANT_KEYS.contains(&k.as_str()) {
+            return Err(ConfigError::invalid(
+                format!("{key}.{k}"),
+                format!("unknown key (valid keys: {})", TENANT_KEYS.join(", ")),
+            ));
+        }
+    }
+    let signatures = signature_specs(map.get("signatures"), &format!("{key}.signatures"))?;
+    let require_signature = match map.get("require_signature") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(boolean(v, &format!("{key}.require_signature"))?),
+    };
+    Ok(RawTenant {
+        signatures,
+        require_signature,
+    })
+}
+
+/// A `signatures` object (global or a tenant's), errors naming `<key>.<event_type>...`.
+fn signature_specs(
+    v: Option<&Value>,
+    key: &str,
+) -> Result<BTreeMap<String, SignatureSpec>, ConfigError> {
+    let mut out = BTreeMap::new();
+    match v {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(sigs)) => {
+            for (event_type, spec) in sigs {
+                let k = format!("{key}.{event_type}");
+                out.insert(event_type.clone(), signature_spec(spec, &k)?);
+            }
+        }
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                key,
+                format!("expected an object keyed by event type, got {other}"),
+            ))
+        }
+    }
+    Ok(out)
+}
+
+/// Turns specs into ready verifiers; `key` is `events-webhook.signatures` or
+/// `events-webhook.tenants.<tenant>.signatures`.
+fn verifiers(
+    specs: &BTreeMap<String, SignatureSpec>,
+    key: &str,
+) -> Result<BTreeMap<String, Verifier>, ConfigError> {
+    let mut out = BTreeMap::new();
+    for (event_type, spec) in specs {
+        if event_type.is_empty() || event_type.contains('/') {
+            return Err(ConfigError::invalid(
+                format!("{key}.{event_type}"),
+                "not a valid event type (the `{event_type}` URL segment: no `/`, not empty)",
+            ));
+        }
+        let verifier = Verifier::from_spec(spec).map_err(|e| {
+            ConfigError::invalid(format!("{key}.{event_type}.{}", e.field), e.message)
+        })?;
+        out.insert(event_type.clone(), verifier);
+    }
+    Ok(out)
+}
+
+fn boolean(v: &Value, key: &str) -> Result<bool, ConfigError> {
+    v.as_bool()
+        .ok_or_else(|| ConfigError::invalid(key, format!("expected true or false, got {v}")))
 }
 
 fn string(v: &Value, key: &str) -> Result<String, ConfigError> {
@@ -481,6 +610,10 @@ pub struct Config {
     pub public_base_url: String,
     /// Accepted tenants; empty means any.
     pub tenants: Vec<Tenant>,
+    /// Per tenant: its own signature checks and `require_signature`, ahead of the global ones.
+    pub tenant_checks: BTreeMap<Tenant, TenantChecks>,
+    /// Reject event types with no check configured (a tenant's own value wins).
+    pub require_signature: bool,
     /// Per event type.
     pub signatures: BTreeMap<String, Verifier>,
     /// The seed's `secret_header` + `secret_key` check, for event types without their own.
@@ -500,6 +633,8 @@ impl Default for Config {
             enabled: true,
             public_base_url: DEFAULT_PUBLIC_BASE_URL.to_string(),
             tenants: Vec::new(),
+            tenant_checks: BTreeMap::new(),
+            require_signature: false,
             signatures: BTreeMap::new(),
             generic: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
@@ -510,9 +645,58 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The signature check for an event type: its own entry, else the generic one, else none.
+    /// The global signature check for an event type: its own entry, else the generic one, else
+    /// none. Ignores tenant overrides; the server uses [`Config::check_for`].
     pub fn verifier_for(&self, event_type: &str) -> Option<&Verifier> {
         self.signatures.get(event_type).or(self.generic.as_ref())
+    }
+
+    /// The signature check for a delivery: the tenant's own entry for the event type, then the
+    /// global `signatures.<event_type>`, then the generic `secret_header`/`secret_key` check.
+    /// Without any, [`SignatureCheck::Required`] when `require_signature` holds for the tenant
+    /// (its own value, else the global one). A tenant's entry is only ever used for that tenant.
+    pub fn check_for(&self, tenant: &Tenant, event_type: &str) -> SignatureCheck<'_> {
+        let own = self.tenant_checks.get(tenant);
+        let verifier = own
+            .and_then(|t| t.signatures.get(event_type))
+            .or_else(|| self.verifier_for(event_type));
+        match verifier {
+            Some(v) => SignatureCheck::Verify(v),
+            None if own
+                .and_then(|t| t.require_signature)
+                .unwrap_or(self.require_signature) =>
+            {
+                SignatureCheck::Required
+            }
+            None => SignatureCheck::None,
+        }
+    }
+
+    /// Whether some check covers this event type for every tenant that can deliver it (used by
+    /// `setup` to warn about unsigned event types).
+    pub fn is_signed_for_all_tenants(&self, event_type: &str) -> bool {
+        if self.verifier_for(event_type).is_some() {
+            return true;
+        }
+        // Without a global check, only a closed tenant list all carrying their own check counts.
+        !self.tenants.is_empty()
+            && self.tenants.iter().all(|t| {
+                self.tenant_checks
+                    .get(t)
+                    .is_some_and(|c| c.signatures.contains_key(event_type))
+            })
+    }
+
+    /// The `{event_type}` of every compiled trigger, sorted, deduplicated.
+    pub fn event_types(flows: &Registry) -> Vec<&'static str> {
+        let mut event_types: Vec<&'static str> = flows
+            .flows
+            .iter()
+            .flat_map(|f| f.triggers.iter().map(|t| t.event_type))
+            .collect();
+        event_types.sort_unstable();
+        event_types.dedup();
+        event_types
     }
 
     /// Whether requests for this tenant are accepted.
@@ -527,13 +711,7 @@ impl Config {
         } else {
             self.tenants.iter().map(Tenant::as_str).collect()
         };
-        let mut event_types: Vec<&str> = flows
-            .flows
-            .iter()
-            .flat_map(|f| f.triggers.iter().map(|t| t.event_type))
-            .collect();
-        event_types.sort_unstable();
-        event_types.dedup();
+        let event_types = Config::event_types(flows);
         let mut urls = Vec::new();
         for t in &tenants {
             for e in &event_types {
@@ -542,6 +720,26 @@ impl Config {
         }
         urls
     }
+}
+
+/// One tenant's own checks (see [`Config::check_for`]).
+#[derive(Debug, Clone, Default)]
+pub struct TenantChecks {
+    /// Per event type.
+    pub signatures: BTreeMap<String, Verifier>,
+    /// Overrides [`Config::require_signature`] when set.
+    pub require_signature: Option<bool>,
+}
+
+/// What a delivery's signature must satisfy.
+#[derive(Debug, Clone, Copy)]
+pub enum SignatureCheck<'a> {
+    /// Verify with this.
+    Verify(&'a Verifier),
+    /// No check configured; accept unsigned.
+    None,
+    /// No check configured, but `require_signature` is on: reject.
+    Required,
 }
 
 /// The `{tenant}` path segment: 1 to 64 characters of `A-Z a-z 0-9 _ - .`.
@@ -711,6 +909,28 @@ mod tests {
         };
         let back = RawConfig::from_answers_json(&raw.to_bundle_json());
         assert_eq!(back, Ok(raw));
+    }
+
+    #[test]
+    fn tenant_overrides_round_trip_through_the_bundle() {
+        let raw = RawConfig::from_answers_json(
+            r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x",
+                "require_signature": true,
+                "tenants": {"acme": {"require_signature": false,
+                   "signatures": {"gh": {"algorithm": "sha256", "secret": "env:ACME_GH"}}},
+                 "beta": {}}}}"#,
+        )
+        .expect("valid");
+        assert_eq!(raw.tenants.len(), 2);
+        let back = RawConfig::from_answers_json(&raw.to_bundle_json());
+        assert_eq!(back, Ok(raw.clone()));
+        // A reference is not an inline secret; the old list form still parses.
+        assert!(raw.inline_secret_keys().is_empty());
+        let list = RawConfig::from_answers_json(
+            r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "tenants": ["a", "b"]}}"#,
+        )
+        .expect("valid");
+        assert_eq!(list.tenants.keys().collect::<Vec<_>>(), ["a", "b"]);
     }
 
     #[test]

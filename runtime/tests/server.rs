@@ -965,3 +965,239 @@ async fn a_body_that_never_arrives_times_out() {
     .await;
     assert_eq!(status, 201, "the server still serves");
 }
+
+fn tenant_config(json: &str) -> Config {
+    RawConfig::from_answers_json(json)
+        .and_then(|r| r.check())
+        .expect("valid config")
+}
+
+async fn post_tenant(
+    server: &RunningServer,
+    tenant: &str,
+    event_type: &str,
+    body: &str,
+    header: Option<(&str, String)>,
+) -> (u16, Value) {
+    let mut req = client()
+        .post(format!(
+            "{}/events/webhook/{tenant}/{event_type}",
+            server.url()
+        ))
+        .header("Content-Type", "application/json")
+        .body(body.to_string());
+    if let Some((h, v)) = header {
+        req = req.header(h, v);
+    }
+    let (status, _, body) = parts(req.send().await.expect("request")).await;
+    (status, body)
+}
+
+#[tokio::test]
+async fn a_tenant_secret_validates_only_that_tenant() {
+    let server = start(tenant_config(
+        r#"{"events-webhook": {"enabled": true, "public_base_url": "https://hooks.example",
+            "signatures": {"signed": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "global-secret"}},
+            "tenants": {
+              "acme": {"signatures": {"signed": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "acme-secret"}}},
+              "beta": {}}}}"#,
+    ))
+    .await;
+    let body = r#"{"n":1}"#;
+    let sig = |secret: &[u8]| {
+        Some((
+            "X-Hub-Signature-256",
+            format!("sha256={}", hmac_hex(secret, &[body.as_bytes()])),
+        ))
+    };
+    // acme's own secret: accepted for acme.
+    let (status, b) = post_tenant(&server, "acme", "signed", body, sig(b"acme-secret")).await;
+    assert_eq!(status, 201, "{b}");
+    assert_eq!(b["tenant"], "acme");
+    // acme's secret never validates beta, which uses the global secret.
+    let (status, b) = post_tenant(&server, "beta", "signed", body, sig(b"acme-secret")).await;
+    assert_eq!((status, code(&b)), (401, "invalid_signature"));
+    let (status, b) = post_tenant(&server, "beta", "signed", body, sig(b"global-secret")).await;
+    assert_eq!(status, 201, "{b}");
+    // The tenant's entry takes precedence: the global secret no longer works for acme.
+    let (status, b) = post_tenant(&server, "acme", "signed", body, sig(b"global-secret")).await;
+    assert_eq!((status, code(&b)), (401, "invalid_signature"));
+}
+
+#[tokio::test]
+async fn tenant_override_then_global_then_generic() {
+    let server = start(tenant_config(
+        r#"{"events-webhook": {"enabled": true, "public_base_url": "https://hooks.example",
+            "secret_header": "X-Signature", "secret_key": "generic-secret",
+            "signatures": {"signed": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "global-secret"}},
+            "tenants": {
+              "acme": {"signatures": {"generic": {"header": "X-Acme-Signature", "algorithm": "sha256", "secret": "acme-generic"}}},
+              "beta": {}}}}"#,
+    ))
+    .await;
+    let body = r#"{"n":2}"#;
+    let hex = |secret: &[u8]| hmac_hex(secret, &[body.as_bytes()]);
+    // acme, `generic`: its own entry wins over the generic secret_header/secret_key check.
+    let (status, b) = post_tenant(
+        &server,
+        "acme",
+        "generic",
+        body,
+        Some(("X-Acme-Signature", hex(b"acme-generic"))),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    let (status, b) = post_tenant(
+        &server,
+        "acme",
+        "generic",
+        body,
+        Some(("X-Signature", hex(b"generic-secret"))),
+    )
+    .await;
+    assert_eq!((status, code(&b)), (401, "missing_signature"), "{b}");
+    // beta, `generic`: no own entry, no global entry: the generic check.
+    let (status, b) = post_tenant(
+        &server,
+        "beta",
+        "generic",
+        body,
+        Some(("X-Signature", hex(b"generic-secret"))),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    let (status, b) = post_tenant(
+        &server,
+        "beta",
+        "generic",
+        body,
+        Some(("X-Acme-Signature", hex(b"acme-generic"))),
+    )
+    .await;
+    assert_eq!((status, code(&b)), (401, "missing_signature"), "{b}");
+    // acme, `signed`: no own entry, so the global one (not the generic one).
+    let (status, b) = post_tenant(
+        &server,
+        "acme",
+        "signed",
+        body,
+        Some((
+            "X-Hub-Signature-256",
+            format!("sha256={}", hex(b"global-secret")),
+        )),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+    let (status, b) = post_tenant(
+        &server,
+        "acme",
+        "signed",
+        body,
+        Some(("X-Signature", hex(b"generic-secret"))),
+    )
+    .await;
+    assert_eq!((status, code(&b)), (401, "missing_signature"), "{b}");
+}
+
+fn assert_signature_required(status: u16, b: &Value) {
+    assert_eq!((status, code(b)), (401, "missing_signature"), "{b}");
+    let message = b["error"]["message"].as_str().unwrap_or("");
+    assert!(
+        message.contains("no signature check is configured for the event type `echo`")
+            && message.contains("signatures are required"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn require_signature_globally_with_a_tenant_exception() {
+    let server = start(tenant_config(
+        r#"{"events-webhook": {"enabled": true, "public_base_url": "https://hooks.example",
+            "require_signature": true,
+            "signatures": {"signed": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "global-secret"}},
+            "tenants": {"acme": {}, "open": {"require_signature": false}}}}"#,
+    ))
+    .await;
+    let body = r#"{"n":3}"#;
+    let (status, b) = post_tenant(&server, "acme", "echo", body, None).await;
+    assert_signature_required(status, &b);
+    // The tenant's own `false` overrides the global `true`.
+    let (status, b) = post_tenant(&server, "open", "echo", body, None).await;
+    assert_eq!(status, 201, "{b}");
+    // Configured event types still verify as usual.
+    let good = format!("sha256={}", hmac_hex(b"global-secret", &[body.as_bytes()]));
+    let (status, b) = post_tenant(
+        &server,
+        "acme",
+        "signed",
+        body,
+        Some(("X-Hub-Signature-256", good)),
+    )
+    .await;
+    assert_eq!(status, 201, "{b}");
+}
+
+#[tokio::test]
+async fn require_signature_per_tenant() {
+    let server = start(tenant_config(
+        r#"{"events-webhook": {"enabled": true, "public_base_url": "https://hooks.example",
+            "tenants": {"strict": {"require_signature": true}, "lax": {}}}}"#,
+    ))
+    .await;
+    let body = r#"{"n":4}"#;
+    let (status, b) = post_tenant(&server, "strict", "echo", body, None).await;
+    assert_signature_required(status, &b);
+    let (status, b) = post_tenant(&server, "lax", "echo", body, None).await;
+    assert_eq!(status, 201, "{b}");
+}
+
+#[test]
+fn tenant_config_errors_name_the_key() {
+    let cases = [
+        (
+            r#""tenants": {"acme": {"signatures": {"github": {"algorithm": "sha256"}}}}"#,
+            "events-webhook.tenants.acme.signatures.github.secret",
+        ),
+        (
+            r#""tenants": {"acme": {"signatures": {"github": {"algorithm": "md5", "secret": "s"}}}}"#,
+            "events-webhook.tenants.acme.signatures.github.algorithm",
+        ),
+        (
+            r#""tenants": {"acme": {"signatures": {"github": {"secret": "s"}}}}"#,
+            "events-webhook.tenants.acme.signatures.github.algorithm",
+        ),
+        (
+            r#""tenants": {"acme": {"signatures": {"github": {"algorithm": "sha256", "secret": "s", "hdr": "x"}}}}"#,
+            "events-webhook.tenants.acme.signatures.github.hdr",
+        ),
+        (
+            r#""tenants": {"acme": {"signatures": []}}"#,
+            "events-webhook.tenants.acme.signatures",
+        ),
+        (
+            r#""tenants": {"acme": {"require_signature": "yes"}}"#,
+            "events-webhook.tenants.acme.require_signature",
+        ),
+        (
+            r#""tenants": {"acme": {"secrets": {}}}"#,
+            "events-webhook.tenants.acme.secrets",
+        ),
+        (r#""tenants": {"a b": {}}"#, "events-webhook.tenants.a b"),
+        (r#""tenants": ["ok", "a b"]"#, "events-webhook.tenants[1]"),
+        (r#""tenants": 3"#, "events-webhook.tenants"),
+        (
+            r#""require_signature": 1"#,
+            "events-webhook.require_signature",
+        ),
+    ];
+    for (extra, key) in cases {
+        let text = format!(
+            r#"{{"events-webhook": {{"enabled": true, "public_base_url": "https://x", {extra}}}}}"#
+        );
+        let e = match RawConfig::from_answers_json(&text).and_then(|r| r.check()) {
+            Ok(_) => String::from("ok"),
+            Err(e) => e.to_string(),
+        };
+        assert!(e.starts_with(&format!("{key}:")), "{text}\n=> {e}");
+    }
+}

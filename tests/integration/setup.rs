@@ -93,6 +93,80 @@ fn setup_with_tenants_prints_their_urls() {
 }
 
 #[test]
+fn setup_warns_about_unsigned_event_types_and_inline_secrets() {
+    let events = event_types();
+    assert!(events.len() >= 2, "the test flows have several triggers");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let secret_file = tmp.path().join("secret.txt");
+    std::fs::write(&secret_file, "from-a-file").expect("write secret");
+    let file_ref = format!("file:{}", secret_file.display());
+    // Every event type but the first is signed globally through a `file:` reference; the first is
+    // signed only for tenant acme (inline), so beta can deliver it unsigned.
+    let signatures: serde_json::Map<String, serde_json::Value> = events[1..]
+        .iter()
+        .map(|e| {
+            (
+                e.to_string(),
+                serde_json::json!({"algorithm": "sha256", "header": "X-Sig", "secret": file_ref}),
+            )
+        })
+        .collect();
+    let answers = serde_json::json!({"events-webhook": {
+        "enabled": true, "public_base_url": "https://x.example",
+        "signatures": signatures,
+        "tenants": {
+            "acme": {"signatures": {events[0]: {"algorithm": "sha256", "header": "X-Sig", "secret": "inline-acme"}}},
+            "beta": {}}}});
+    let bundle = tmp.path().join("b");
+    let out = setup(&answers.to_string(), &bundle);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains(&format!(
+            "warning: event type `{}` has no signature check configured",
+            events[0]
+        )),
+        "{stderr}"
+    );
+    for e in &events[1..] {
+        assert!(
+            !stderr.contains(&format!("event type `{e}`")),
+            "{e} is signed:\n{stderr}"
+        );
+    }
+    assert!(
+        stderr.contains(&format!(
+            "warning: events-webhook.tenants.acme.signatures.{}: the secret is written inline",
+            events[0]
+        )) && stderr.contains("`env:NAME` or `file:PATH`"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("warning:").count(),
+        2,
+        "file: references are not warned about:\n{stderr}"
+    );
+    assert_eq!(text(&out.stdout).lines().count(), 2 * events.len());
+
+    // Everything signed: no warnings at all.
+    let all: serde_json::Map<String, serde_json::Value> = events
+        .iter()
+        .map(|e| {
+            (
+                e.to_string(),
+                serde_json::json!({"algorithm": "sha256", "header": "X-Sig", "secret": file_ref}),
+            )
+        })
+        .collect();
+    let answers = serde_json::json!({"events-webhook": {
+        "enabled": true, "public_base_url": "https://x.example", "signatures": all}});
+    let out = setup(&answers.to_string(), &tmp.path().join("c"));
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(!stderr.contains("warning:"), "{stderr}");
+}
+
+#[test]
 fn bad_answers_exit_2_name_the_key_and_write_nothing() {
     let cases = [
         (

@@ -29,6 +29,8 @@ pub enum ApiError {
     BodyRead,
     #[error(transparent)]
     Signature(VerifyError),
+    #[error("no signature check is configured for the event type `{0}` while signatures are required (`require_signature: true`); add `signatures.{0}` or `tenants.<tenant>.signatures.{0}`")]
+    SignatureRequired(String),
     #[error("the request body is not valid JSON: {0}")]
     MalformedJson(String),
     #[error("the flow failed; the server log has the details for delivery {delivery_id}")]
@@ -51,6 +53,7 @@ impl ApiError {
             ApiError::RequestTimeout => "request_timeout",
             ApiError::BodyRead => "body_read_error",
             ApiError::Signature(e) => e.code(),
+            ApiError::SignatureRequired(_) => "missing_signature",
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::Flow { .. } => "flow_error",
             ApiError::ShuttingDown => "shutting_down",
@@ -68,7 +71,7 @@ impl ApiError {
             ApiError::HeadersTooLarge { .. } => StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
             ApiError::RequestTimeout => StatusCode::REQUEST_TIMEOUT,
             ApiError::BodyRead | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
-            ApiError::Signature(_) => StatusCode::UNAUTHORIZED,
+            ApiError::Signature(_) | ApiError::SignatureRequired(_) => StatusCode::UNAUTHORIZED,
             ApiError::Flow { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
         }

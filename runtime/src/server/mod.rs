@@ -17,7 +17,9 @@ pub mod error;
 pub mod request;
 
 use crate::__gen::{Event, Registry, Response as FlowResponse};
-use crate::config::{Config, Tenant, HEADER_READ_TIMEOUT, MAX_HEADERS, MAX_HEADER_BYTES};
+use crate::config::{
+    Config, SignatureCheck, Tenant, HEADER_READ_TIMEOUT, MAX_HEADERS, MAX_HEADER_BYTES,
+};
 use crate::engine::{self, DeliveryId};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -397,7 +399,14 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
         .to_bytes();
 
     let path_and_query = parts.uri.path_and_query().map_or("", |p| p.as_str());
-    let verifier = config.verifier_for(&event_type);
+    let verifier = match config.check_for(&tenant, &event_type) {
+        SignatureCheck::Verify(v) => Some(v),
+        SignatureCheck::None => None,
+        SignatureCheck::Required => {
+            line.signature = "rejected:not_configured".to_string();
+            return Err(ApiError::SignatureRequired(event_type.clone()));
+        }
+    };
     let url = match verifier {
         Some(_) => format!("{}{}", config.public_base_url, path_and_query),
         None => String::new(),

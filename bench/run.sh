@@ -4,9 +4,10 @@
 #   bench/run.sh            # everything
 #   bench/run.sh http       # only the HTTP comparison (hookflow, hand-written axum, adnanh/webhook)
 #   bench/run.sh logic      # only flow execution (compiled flows vs Rhai vs hand-written)
+#   bench/run.sh build      # only the build loop (flow edit vs main.rs edit, debug and release)
 #
 # Load goes to 127.0.0.1 only, for a bounded duration (DURATION, default 10s) per server.
-# Installs wrk and webhook with apt-get when missing.
+# Installs wrk, webhook and hyperfine with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -113,15 +114,33 @@ logic_bench() {
         | grep -E '^[a-z_/]+ +time:|^[a-z_/]+$|time:' || true
 }
 
+# The build loop: `cargo build` after a flow edit against after a main.rs edit (touch: cargo
+# tracks both by mtime, through include_bytes! and build.rs rerun-if-changed=flows).
+build_bench() {
+    need hyperfine hyperfine
+    for profile in dev release; do
+        local flag=""
+        [ "$profile" = release ] && flag=--release
+        cargo build $flag --quiet
+        echo "Build loop ($profile):"
+        hyperfine --style basic --warmup 1 --runs "${RUNS:-5}" \
+            --command-name "edit flows/github.yaml" --prepare "touch flows/github.yaml" "cargo build $flag --quiet" \
+            --command-name "edit src/main.rs" --prepare "touch src/main.rs" "cargo build $flag --quiet" \
+            2>&1 | grep -E "^Benchmark|Time \(mean|faster|±" || true
+    done
+}
+
 case $WHAT in
 http) http_bench ;;
 logic) logic_bench ;;
+build) build_bench ;;
 all)
     http_bench
     logic_bench
+    build_bench
     ;;
 *)
-    echo "usage: bench/run.sh [all|http|logic]" >&2
+    echo "usage: bench/run.sh [all|http|logic|build]" >&2
     exit 2
     ;;
 esac

@@ -69,6 +69,19 @@ struct AppState {
     background: TaskTracker,
 }
 
+/// The given listener (tests pass one bound to port 0), or a new one on `config.listen`.
+async fn bind(config: &Config, listener: Option<TcpListener>) -> Result<TcpListener, ServerError> {
+    match listener {
+        Some(l) => Ok(l),
+        None => TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: config.listen,
+                source,
+            }),
+    }
+}
+
 /// Serves until `shutdown` completes, then shuts down gracefully. Binds `config.listen` unless a
 /// listener is given.
 pub async fn run(
@@ -77,15 +90,7 @@ pub async fn run(
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
-    let listener = match listener {
-        Some(l) => l,
-        None => TcpListener::bind(config.listen)
-            .await
-            .map_err(|source| ServerError::Bind {
-                addr: config.listen,
-                source,
-            })?,
-    };
+    let listener = bind(&config, listener).await?;
     let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let state = Arc::new(AppState {
         config,
@@ -190,15 +195,7 @@ impl RunningServer {
         flows: &'static Registry,
         listener: Option<TcpListener>,
     ) -> Result<RunningServer, ServerError> {
-        let listener = match listener {
-            Some(l) => l,
-            None => TcpListener::bind(config.listen)
-                .await
-                .map_err(|source| ServerError::Bind {
-                    addr: config.listen,
-                    source,
-                })?,
-        };
+        let listener = bind(&config, listener).await?;
         let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(config, flows, Some(listener), async move {

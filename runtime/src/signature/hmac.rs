@@ -62,6 +62,21 @@ pub(crate) fn mac256(key: &[u8], parts: &[&[u8]]) -> Vec<u8> {
     mac(Digest::Sha256, key, parts)
 }
 
+/// Whether HMAC-SHA256 of `parts` under any of `secrets` equals any of the hex signatures
+/// `given` (rotation on both sides: several secrets, several signatures in one header).
+/// Signatures that are not hex never match.
+pub(crate) fn any_hex_mac256_matches(
+    secrets: &[super::secret::Secret],
+    parts: &[&[u8]],
+    given: &[&str],
+) -> bool {
+    let given: Vec<Vec<u8>> = given.iter().filter_map(|s| hex::decode(s).ok()).collect();
+    secrets.iter().any(|s| {
+        let expected = mac256(s.bytes(), parts);
+        given.iter().any(|g| ct_eq(&expected, g))
+    })
+}
+
 /// Constant-time equality (length is not secret: every signature of a scheme has the same).
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && bool::from(a.ct_eq(b))

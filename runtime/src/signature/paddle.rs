@@ -2,7 +2,7 @@
 //! `ts:body` with the notification destination's secret key. Window: 5 s into the past, the
 //! default of Paddle's SDKs (their `maxVariance`); set `tolerance_seconds` for more.
 
-use super::hmac::{ct_eq, mac256};
+use super::hmac::{any_hex_mac256_matches, mac256};
 use super::timestamp::parse_unix;
 use super::{bad_timestamp, header, SignInput, Signed, SignedRequest, Verifier, VerifyError};
 
@@ -26,12 +26,7 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
         });
     };
     let ts = parse_unix(ts_str).ok_or_else(|| bad_timestamp(&v.header))?;
-    let given: Vec<Vec<u8>> = sigs.iter().filter_map(|s| hex::decode(s).ok()).collect();
-    let ok = v.secrets.iter().any(|s| {
-        let expected = mac256(s.bytes(), &[ts_str.as_bytes(), b":", req.body]);
-        given.iter().any(|g| ct_eq(&expected, g))
-    });
-    if !ok {
+    if !any_hex_mac256_matches(&v.secrets, &[ts_str.as_bytes(), b":", req.body], &sigs) {
         return Err(VerifyError::Mismatch);
     }
     v.window.check(ts, req.now)

@@ -3,7 +3,7 @@
 //! while an endpoint secret is being rolled). Window: 300 s into the past, future accepted
 //! (as Stripe's SDKs do).
 
-use super::hmac::{ct_eq, mac256};
+use super::hmac::{any_hex_mac256_matches, mac256};
 use super::timestamp::parse_unix;
 use super::{bad_timestamp, header, SignInput, Signed, SignedRequest, Verifier, VerifyError};
 
@@ -34,12 +34,7 @@ pub(crate) fn verify(v: &Verifier, req: &SignedRequest<'_>) -> Result<(), Verify
             detail: "no `v1=` signature".into(),
         });
     }
-    let given: Vec<Vec<u8>> = sigs.iter().filter_map(|s| hex::decode(s).ok()).collect();
-    let ok = v.secrets.iter().any(|s| {
-        let expected = mac256(s.bytes(), &[ts_str.as_bytes(), b".", req.body]);
-        given.iter().any(|g| ct_eq(&expected, g))
-    });
-    if !ok {
+    if !any_hex_mac256_matches(&v.secrets, &[ts_str.as_bytes(), b".", req.body], &sigs) {
         return Err(VerifyError::Mismatch);
     }
     v.window.check(ts, req.now)

@@ -380,6 +380,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                 file: #file,
                 triggers: &[#(#triggers),*],
                 nodes: &[#(#node_defs),*],
+                secrets: &[],
                 run,
             };
 

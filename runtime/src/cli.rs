@@ -285,6 +285,7 @@ mod tests {
                 edges: &[],
             },
         ],
+        secrets: &[],
         run: |_, _| Ok(Yield::Finished),
     };
     static LATER: FlowDef = FlowDef {
@@ -293,6 +294,7 @@ mod tests {
         file: "flows/later.yaml",
         triggers: &[],
         nodes: &[],
+        secrets: &[],
         run: |_, _| Ok(Yield::Finished),
     };
 

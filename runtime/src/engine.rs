@@ -70,7 +70,11 @@ pub enum Work {
         ctx: Box<Ctx>,
     },
     /// Start `flow` at its first node with `event.payload` = `payload` (an `async` node).
-    Spawn { flow: &'static str, payload: Value },
+    Spawn {
+        flow: &'static str,
+        payload: Value,
+        path: String,
+    },
 }
 
 impl Work {
@@ -112,6 +116,7 @@ pub fn start(flow: &'static FlowDef, start: NodeIx, event: Event) -> Result<Star
     let (response, answered_by_flow, then) = match stop {
         Yield::Finished => (default_response(), false, None),
         Yield::Respond { response, then } => (response, true, then),
+        Yield::Act { .. } => unreachable_act(flow)?,
     };
     let base = (then.is_some() || !ctx.spawns.is_empty()).then(|| Event {
         payload: Value::Null,
@@ -136,7 +141,11 @@ pub fn run_work(flows: &Registry, base: &Event, work: Work) -> Result<Vec<Work>,
                 .ok_or_else(|| EngineError::UnknownFlow(flow.to_string()))?;
             (def, at, *ctx)
         }
-        Work::Spawn { flow, payload } => {
+        Work::Spawn {
+            flow,
+            payload,
+            path,
+        } => {
             let def = flows
                 .flow(flow)
                 .ok_or_else(|| EngineError::UnknownFlow(flow.to_string()))?;
@@ -144,12 +153,15 @@ pub fn run_work(flows: &Registry, base: &Event, work: Work) -> Result<Vec<Work>,
                 payload,
                 ..base.clone()
             };
-            (def, 0, Ctx::new(event, def))
+            let mut ctx = Ctx::new(event, def);
+            ctx.path = path;
+            (def, 0, ctx)
         }
     };
     let then = match drive(flow, &mut ctx, at)? {
         Yield::Finished => None,
         Yield::Respond { then, .. } => then,
+        Yield::Act { .. } => unreachable_act(flow)?,
     };
     Ok(leftovers(flow, ctx, then))
 }
@@ -199,6 +211,11 @@ fn drive(flow: &'static FlowDef, ctx: &mut Ctx, at: NodeIx) -> Result<Yield, Eng
     Ok((flow.run)(ctx, at)?)
 }
 
+/// Placeholder until the engine performs actions (lands with the action executors).
+fn unreachable_act<T>(flow: &'static FlowDef) -> Result<T, EngineError> {
+    Err(EngineError::UnknownFlow(flow.name.to_string()))
+}
+
 /// The continuation (if any) followed by the flows the run spawned.
 fn leftovers(flow: &'static FlowDef, mut ctx: Ctx, then: Option<NodeIx>) -> Vec<Work> {
     let spawns = std::mem::take(&mut ctx.spawns);
@@ -213,6 +230,7 @@ fn leftovers(flow: &'static FlowDef, mut ctx: Ctx, then: Option<NodeIx>) -> Vec<
     work.extend(spawns.into_iter().map(|s| Work::Spawn {
         flow: s.flow,
         payload: s.payload,
+        path: s.path,
     }));
     work
 }
@@ -251,6 +269,7 @@ mod tests {
                 edges: &[],
             },
         ],
+        secrets: &[],
         run: answer_then,
     };
 
@@ -259,6 +278,7 @@ mod tests {
             ctx.spawns.push(Spawn {
                 flow: "forever",
                 payload: Value::from(1),
+                path: String::new(),
             });
             Ok(Yield::Respond {
                 response: Response {
@@ -272,6 +292,7 @@ mod tests {
             ctx.spawns.push(Spawn {
                 flow: "missing",
                 payload: Value::Null,
+                path: String::new(),
             });
             Ok(Yield::Finished)
         }
@@ -291,6 +312,7 @@ mod tests {
             line: 1,
             edges: &[],
         }],
+        secrets: &[],
         run: forever,
     };
 
@@ -305,6 +327,7 @@ mod tests {
         ctx.spawns.push(Spawn {
             flow: "forever",
             payload: Value::from(1),
+            path: String::new(),
         });
         Ok(Yield::Finished)
     }
@@ -320,6 +343,7 @@ mod tests {
             line: 9,
             edges: &[],
         }],
+        secrets: &[],
         run: |_, _| Err(node_error(&FAILS, 0, EvalError::new("nope"))),
     };
 
@@ -398,6 +422,7 @@ mod tests {
         let work = vec![Work::Spawn {
             flow: "forever",
             payload: Value::from(1),
+            path: String::new(),
         }];
         let failed = run_after(&REGISTRY, &DeliveryId::random(), &event(Value::Null), work);
         assert_eq!(RUNS.load(Ordering::SeqCst) - before, MAX_WORK_PER_DELIVERY);

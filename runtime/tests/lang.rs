@@ -23,6 +23,7 @@ fn ctx(event: &str, payload: &str, outputs: Vec<Value>) -> Ctx {
         error: Value::Null,
         spawns: Vec::new(),
         trace: Vec::new(),
+        path: String::new(),
     }
 }
 

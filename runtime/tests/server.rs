@@ -41,6 +41,7 @@ mod echo {
             line: 4,
             edges: &[],
         }],
+        secrets: &[],
         run,
     };
     enum S {
@@ -96,6 +97,7 @@ mod plain {
             line: 4,
             edges: &[],
         }],
+        secrets: &[],
         run,
     };
     fn run(ctx: &mut rt::Ctx, start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {
@@ -127,6 +129,7 @@ mod boom {
             line: 7,
             edges: &[],
         }],
+        secrets: &[],
         run,
     };
     fn run(_ctx: &mut rt::Ctx, _start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {
@@ -169,6 +172,7 @@ mod ack {
                 edges: &[],
             },
         ],
+        secrets: &[],
         run,
     };
     enum S {
@@ -205,6 +209,7 @@ mod ack {
                 ctx.spawns.push(rt::Spawn {
                     flow: "later",
                     payload: ctx.event.payload.clone(),
+                    path: "/process".to_string(),
                 });
                 Ok(rt::Yield::Finished)
             }
@@ -226,6 +231,7 @@ mod later {
             line: 3,
             edges: &[],
         }],
+        secrets: &[],
         run,
     };
     fn run(ctx: &mut rt::Ctx, start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {

@@ -50,6 +50,7 @@ impl Run {
         match &self.result {
             Yield::Respond { response, then } => (response, *then),
             Yield::Finished => panic!("flow finished without answering: {:?}", self.path()),
+            Yield::Act { node, .. } => panic!("flow stopped for an action at node {node}"),
         }
     }
 }
@@ -219,7 +220,8 @@ fn test_event_is_acknowledged_then_processed_async() {
         run.ctx.spawns,
         [Spawn {
             flow: "process_webhook_data",
-            payload: payload.clone()
+            payload: payload.clone(),
+            path: "/process_async".to_string(),
         }]
     );
 

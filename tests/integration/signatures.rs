@@ -70,6 +70,7 @@ static ECHO: FlowDef = FlowDef {
     file: "tests/integration/signatures.rs",
     triggers: &TRIGGERS,
     nodes: &NODES,
+    secrets: &[],
     run: echo,
 };
 static FLOWS: Registry = Registry { flows: &[&ECHO] };

@@ -9,7 +9,9 @@
 //! Values are `serde_json::Value`s held as [`V`] (`Cow`): paths into the delivery (`event.payload.x`)
 //! are borrowed, computed values are owned.
 
+mod action;
 mod ops;
+pub use action::*;
 pub use ops::*;
 pub use serde_json::{Map, Value};
 pub use std::borrow::Cow;
@@ -55,6 +57,9 @@ pub struct FlowDef {
     pub file: &'static str,
     pub triggers: &'static [TriggerDef],
     pub nodes: &'static [NodeDef],
+    /// Environment variables the flow's `env:NAME` header values name; resolved (and required)
+    /// at start-up, sorted and deduplicated.
+    pub secrets: &'static [&'static str],
     pub run: RunFn,
 }
 
@@ -100,6 +105,16 @@ pub enum Yield {
     Respond {
         response: Response,
         then: Option<NodeIx>,
+    },
+    /// An action node (`http_request`, `exec`) needs I/O. The engine performs `action`; on
+    /// success it stores the output as `nodes.<id>` of `node`, records the step and resumes at
+    /// `next` (`None`: the flow finishes); on failure it calls [`catch`] and resumes at
+    /// `on_error`, or fails the flow at `node` when there is none.
+    Act {
+        node: NodeIx,
+        action: Action,
+        next: Option<NodeIx>,
+        on_error: Option<NodeIx>,
     },
 }
 
@@ -226,6 +241,10 @@ pub struct Ctx {
     pub spawns: Vec<Spawn>,
     /// The nodes this run went through, in order.
     pub trace: Vec<TraceStep>,
+    /// Where this run sits in its delivery: `""` for the flow the delivery triggered; a flow
+    /// started by an `async` node has its parent's path + `/` + that node's id. Makes
+    /// idempotency keys of outgoing calls unique and stable across retries.
+    pub path: String,
 }
 
 impl Ctx {
@@ -236,6 +255,7 @@ impl Ctx {
             error: Value::Null,
             spawns: Vec::new(),
             trace: Vec::new(),
+            path: String::new(),
         }
     }
 }
@@ -245,6 +265,8 @@ impl Ctx {
 pub struct Spawn {
     pub flow: &'static str,
     pub payload: Value,
+    /// The spawned run's [`Ctx::path`].
+    pub path: String,
 }
 
 /// One node of a run: which node, and how it ended.
@@ -402,9 +424,12 @@ pub fn spawn(
 ) -> Result<(), FlowError> {
     match r {
         Ok(payload) => {
+            let id = flow.nodes.get(usize::from(node)).map_or("?", |n| n.id);
+            let path = format!("{}/{id}", ctx.path);
             ctx.spawns.push(Spawn {
                 flow: target,
                 payload,
+                path,
             });
             ctx.trace.push(TraceStep {
                 node,

@@ -125,6 +125,12 @@ fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
     };
     match rt.block_on(crate::server::run(config, flows, None, shutdown_signal())) {
         Ok(()) => ExitCode::SUCCESS,
+        // A secret a flow needs is missing: a configuration mistake, like a bad bundle.
+        Err(e @ crate::server::ServerError::Setup(_)) => {
+            tracing::error!("{e}");
+            eprintln!("error: {e}");
+            ExitCode::from(2)
+        }
         Err(e) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");

@@ -1,19 +1,19 @@
 //! Running compiled flows: the one place that drives the generated state machines.
 //!
-//! A delivery starts its flow at the trigger's target ([`start`]). The run stops at the first
-//! `http_response` (or at the end of the flow, which answers 200 `{"ok": true}`); whatever is left
-//! (the nodes after an `http_response` with `next`, and the flows `async` nodes asked for) comes
-//! back as a list of [`Work`] items to do *after* the answer. [`run_work`] does one item and
-//! returns the items it produced; [`run_after`] does them all in-process.
-//!
-//! That split is the seam for what comes next: the durable store persists the delivery and its
-//! `Vec<Work>` before the 2xx and a worker calls [`run_work`] (the items are plain data); action
-//! nodes (`http_request`, `exec`) will make a run yield an I/O request, which the loop in
-//! [`drive`] performs before resuming the state machine.
+//! A delivery starts its flow at the trigger's target ([`Engine::start`]). The state machine runs
+//! until it answers (`http_response`), finishes, or yields an action (`http_request`, `exec`):
+//! the engine performs the action ([`crate::actions`]), stores its output and resumes the machine
+//! at `next`, or at `on_error` with `error` in scope. Whatever is left after the answer (the nodes
+//! after an `http_response` with `next`, and the flows `async` nodes asked for) comes back as a
+//! list of [`Work`] items; [`Engine::run_work`] does one item and returns the items it produced.
+//! Work items are plain data, so the durable store can keep them and a worker resume them.
 
 use crate::__gen::{
-    Body, Ctx, Event, FlowDef, FlowError, NodeIx, Registry, Response, Value, Yield,
+    catch, fail, Body, Ctx, EvalError, Event, FlowDef, FlowError, NodeIx, Outcome, Registry,
+    Response, TraceStep, Value, Yield,
 };
+use crate::actions::Actions;
+pub use crate::actions::{ActionOptions, SetupError};
 use std::fmt;
 
 /// Most work items one delivery may produce after its answer (a guard against flows that spawn
@@ -69,7 +69,8 @@ pub enum Work {
         at: NodeIx,
         ctx: Box<Ctx>,
     },
-    /// Start `flow` at its first node with `event.payload` = `payload` (an `async` node).
+    /// Start `flow` at its first node with `event.payload` = `payload` (an `async` node);
+    /// `path` is the new run's [`Ctx::path`].
     Spawn {
         flow: &'static str,
         payload: Value,
@@ -98,6 +99,19 @@ pub struct Started {
     /// The delivery (with a `null` payload) that spawned flows inherit; only when `work` is not
     /// empty, so a delivery with nothing after its answer copies nothing.
     pub base: Option<Event>,
+    /// The nodes the run went through up to the answer.
+    pub trace: Vec<TraceStep>,
+}
+
+/// The outcome of one work item ([`Engine::run_work`]).
+#[derive(Debug)]
+pub struct Ran {
+    /// The flow it ran (`None` when the item named a flow this binary lacks).
+    pub flow: Option<&'static FlowDef>,
+    /// The nodes it went through, including a failed one.
+    pub trace: Vec<TraceStep>,
+    /// The work it produced (a continuation, spawned flows), or why it failed.
+    pub result: Result<Vec<Work>, EngineError>,
 }
 
 /// The answer of a flow that ends without an `http_response`.
@@ -109,111 +123,231 @@ pub fn default_response() -> Response {
     }
 }
 
-/// Runs `flow` for a delivery from `start` (the trigger's target) until it answers or ends.
-pub fn start(flow: &'static FlowDef, start: NodeIx, event: Event) -> Result<Started, EngineError> {
-    let mut ctx = Ctx::new(event, flow);
-    let stop = drive(flow, &mut ctx, start)?;
-    let (response, answered_by_flow, then) = match stop {
-        Yield::Finished => (default_response(), false, None),
-        Yield::Respond { response, then } => (response, true, then),
-        Yield::Act { .. } => unreachable_act(flow)?,
-    };
-    let base = (then.is_some() || !ctx.spawns.is_empty()).then(|| Event {
-        payload: Value::Null,
-        ..ctx.event.clone()
-    });
-    Ok(Started {
-        response,
-        answered_by_flow,
-        work: leftovers(flow, ctx, then),
-        base,
-    })
+/// Runs compiled flows: the state machines, and the actions they yield.
+#[derive(Debug)]
+pub struct Engine {
+    flows: &'static Registry,
+    actions: Actions,
 }
 
-/// Does one work item; returns the items it produced (a continuation, spawned flows). `base` is
-/// the delivery whose tenant, event type, id and headers a spawned flow inherits.
-/// An `http_response` reached here is not sent anywhere (the caller has its answer already).
-pub fn run_work(flows: &Registry, base: &Event, work: Work) -> Result<Vec<Work>, EngineError> {
-    let (flow, at, mut ctx) = match work {
-        Work::Continue { flow, at, ctx } => {
-            let def = flows
-                .flow(flow)
-                .ok_or_else(|| EngineError::UnknownFlow(flow.to_string()))?;
-            (def, at, *ctx)
-        }
-        Work::Spawn {
-            flow,
-            payload,
-            path,
-        } => {
-            let def = flows
-                .flow(flow)
-                .ok_or_else(|| EngineError::UnknownFlow(flow.to_string()))?;
-            let event = Event {
+impl Engine {
+    /// An engine for `flows`; resolves the `env:` secrets the flows name from the process
+    /// environment (a missing one is an error naming it).
+    pub fn new(flows: &'static Registry, opts: ActionOptions) -> Result<Engine, SetupError> {
+        Self::with_env(flows, opts, |name| std::env::var(name).ok())
+    }
+
+    /// [`Engine::new`] with the environment given as a lookup function (tests).
+    pub fn with_env(
+        flows: &'static Registry,
+        opts: ActionOptions,
+        lookup: impl Fn(&str) -> Option<String>,
+    ) -> Result<Engine, SetupError> {
+        Ok(Engine {
+            flows,
+            actions: Actions::new(flows, opts, lookup)?,
+        })
+    }
+
+    pub fn flows(&self) -> &'static Registry {
+        self.flows
+    }
+
+    /// Runs `flow` for a delivery from `start` (the trigger's target) until it answers or ends,
+    /// performing the actions on the way.
+    pub async fn start(
+        &self,
+        flow: &'static FlowDef,
+        start: NodeIx,
+        event: Event,
+    ) -> Result<Started, EngineError> {
+        let mut ctx = Ctx::new(event, flow);
+        let stop = self.drive(flow, &mut ctx, start).await?;
+        let (response, answered_by_flow, then) = match stop {
+            Stop::Finished => (default_response(), false, None),
+            Stop::Respond { response, then } => (response, true, then),
+        };
+        let base = (then.is_some() || !ctx.spawns.is_empty()).then(|| Event {
+            payload: Value::Null,
+            ..ctx.event.clone()
+        });
+        let trace = std::mem::take(&mut ctx.trace);
+        Ok(Started {
+            response,
+            answered_by_flow,
+            work: leftovers(flow, ctx, then),
+            base,
+            trace,
+        })
+    }
+
+    /// Does one work item. `base` is the delivery whose tenant, event type, id and headers a
+    /// spawned flow inherits. An `http_response` reached here is not sent anywhere (the caller
+    /// has its answer already).
+    pub async fn run_work(&self, base: &Event, work: Work) -> Ran {
+        let (flow, at, mut ctx) = match work {
+            Work::Continue { flow, at, ctx } => match self.flows.flow(flow) {
+                Some(def) => (def, at, *ctx),
+                None => return Ran::unknown(flow),
+            },
+            Work::Spawn {
+                flow,
                 payload,
-                ..base.clone()
+                path,
+            } => match self.flows.flow(flow) {
+                Some(def) => {
+                    let event = Event {
+                        payload,
+                        ..base.clone()
+                    };
+                    let mut ctx = Ctx::new(event, def);
+                    ctx.path = path;
+                    (def, 0, ctx)
+                }
+                None => return Ran::unknown(flow),
+            },
+        };
+        ctx.trace.clear();
+        let result = self.drive(flow, &mut ctx, at).await;
+        let trace = std::mem::take(&mut ctx.trace);
+        let result = result.map(|stop| {
+            let then = match stop {
+                Stop::Finished => None,
+                Stop::Respond { then, .. } => then,
             };
-            let mut ctx = Ctx::new(event, def);
-            ctx.path = path;
-            (def, 0, ctx)
+            leftovers(flow, ctx, then)
+        });
+        Ran {
+            flow: Some(flow),
+            trace,
+            result,
         }
-    };
-    let then = match drive(flow, &mut ctx, at)? {
-        Yield::Finished => None,
-        Yield::Respond { then, .. } => then,
-        Yield::Act { .. } => unreachable_act(flow)?,
-    };
-    Ok(leftovers(flow, ctx, then))
-}
+    }
 
-/// Does all work of one delivery, in-process, in order (breadth first). Errors are logged with the
-/// delivery id and do not stop the other items. Returns how many items failed.
-pub fn run_after(
-    flows: &Registry,
-    delivery_id: &DeliveryId,
-    base: &Event,
-    work: Vec<Work>,
-) -> usize {
-    let mut queue = std::collections::VecDeque::from(work);
-    let mut done = 0usize;
-    let mut failed = 0usize;
-    while let Some(item) = queue.pop_front() {
-        if done >= MAX_WORK_PER_DELIVERY {
-            tracing::error!(
-                delivery_id = %delivery_id,
-                dropped = queue.len() + 1,
-                "work after the answer stopped: more than {MAX_WORK_PER_DELIVERY} items (flows spawning each other without end?)"
-            );
-            return failed + queue.len() + 1;
+    /// Does all work of one delivery, in-process, in order (breadth first). Errors are logged
+    /// with the delivery id and do not stop the other items. Returns how many items failed.
+    pub async fn run_after(
+        &self,
+        delivery_id: &DeliveryId,
+        base: &Event,
+        work: Vec<Work>,
+    ) -> usize {
+        let mut queue = std::collections::VecDeque::from(work);
+        let mut done = 0usize;
+        let mut failed = 0usize;
+        while let Some(item) = queue.pop_front() {
+            if done >= MAX_WORK_PER_DELIVERY {
+                tracing::error!(
+                    delivery_id = %delivery_id,
+                    dropped = queue.len() + 1,
+                    "work after the answer stopped: more than {MAX_WORK_PER_DELIVERY} items (flows spawning each other without end?)"
+                );
+                return failed + queue.len() + 1;
+            }
+            done += 1;
+            let flow = item.flow();
+            match self.run_work(base, item).await.result {
+                Ok(more) => queue.extend(more),
+                Err(e) => {
+                    failed += 1;
+                    tracing::error!(delivery_id = %delivery_id, flow, error = %e, "work after the answer failed");
+                }
+            }
         }
-        done += 1;
-        let flow = item.flow();
-        match run_work(flows, base, item) {
-            Ok(more) => queue.extend(more),
-            Err(e) => {
-                failed += 1;
-                tracing::error!(delivery_id = %delivery_id, flow, error = %e, "work after the answer failed");
+        failed
+    }
+
+    /// Runs the state machine from `at` until it answers or finishes, performing the actions it
+    /// yields and resuming after each (at `next`, or at `on_error` with `error` set).
+    async fn drive(
+        &self,
+        flow: &'static FlowDef,
+        ctx: &mut Ctx,
+        mut at: NodeIx,
+    ) -> Result<Stop, EngineError> {
+        loop {
+            if usize::from(at) >= flow.nodes.len() {
+                return Err(EngineError::BadNode {
+                    flow: flow.name,
+                    node: at,
+                });
+            }
+            let (node, action, next, on_error) = match (flow.run)(ctx, at)? {
+                Yield::Finished => return Ok(Stop::Finished),
+                Yield::Respond { response, then } => return Ok(Stop::Respond { response, then }),
+                Yield::Act {
+                    node,
+                    action,
+                    next,
+                    on_error,
+                } => (node, action, next, on_error),
+            };
+            let key = idempotency_key(flow, ctx, node);
+            match self.actions.perform(action, &key).await {
+                Ok(output) => {
+                    if let Some(slot) = ctx.outputs.get_mut(usize::from(node)) {
+                        *slot = output;
+                    }
+                    ctx.trace.push(TraceStep {
+                        node,
+                        outcome: Outcome::Ok,
+                    });
+                    match next {
+                        Some(n) => at = n,
+                        None => return Ok(Stop::Finished),
+                    }
+                }
+                Err(failure) => {
+                    if let (Some(out), Some(slot)) =
+                        (failure.output, ctx.outputs.get_mut(usize::from(node)))
+                    {
+                        *slot = out;
+                    }
+                    match on_error {
+                        Some(handler) => {
+                            catch(ctx, flow, node, failure.kind, failure.message);
+                            at = handler;
+                        }
+                        None => {
+                            let message =
+                                format!("{} ({})", failure.message, failure.kind.as_str());
+                            return Err(fail(ctx, flow, node, EvalError::new(message)).into());
+                        }
+                    }
+                }
             }
         }
     }
-    failed
 }
 
-/// Runs the state machine from `at` until it answers or finishes. (When nodes can yield I/O
-/// requests, this is the loop that performs them and resumes.)
-fn drive(flow: &'static FlowDef, ctx: &mut Ctx, at: NodeIx) -> Result<Yield, EngineError> {
-    if usize::from(at) >= flow.nodes.len() {
-        return Err(EngineError::BadNode {
-            flow: flow.name,
-            node: at,
-        });
+impl Ran {
+    fn unknown(flow: &str) -> Ran {
+        Ran {
+            flow: None,
+            trace: Vec::new(),
+            result: Err(EngineError::UnknownFlow(flow.to_string())),
+        }
     }
-    Ok((flow.run)(ctx, at)?)
 }
 
-/// Placeholder until the engine performs actions (lands with the action executors).
-fn unreachable_act<T>(flow: &'static FlowDef) -> Result<T, EngineError> {
-    Err(EngineError::UnknownFlow(flow.name.to_string()))
+/// Where a run of the state machine stopped for good.
+enum Stop {
+    Finished,
+    Respond {
+        response: Response,
+        then: Option<NodeIx>,
+    },
+}
+
+/// The idempotency key of an outgoing call: `{delivery id}{run path}:{node id}`; the same for
+/// every retry of the same node of the same delivery.
+fn idempotency_key(flow: &FlowDef, ctx: &Ctx, node: NodeIx) -> String {
+    let id = flow.nodes.get(usize::from(node)).map_or("?", |n| n.id);
+    format!(
+        "{}{}:{id}",
+        ctx.event.delivery_id.as_str().unwrap_or_default(),
+        ctx.path
+    )
 }
 
 /// The continuation (if any) followed by the flows the run spawned.
@@ -221,6 +355,7 @@ fn leftovers(flow: &'static FlowDef, mut ctx: Ctx, then: Option<NodeIx>) -> Vec<
     let spawns = std::mem::take(&mut ctx.spawns);
     let mut work = Vec::with_capacity(spawns.len() + 1);
     if let Some(at) = then {
+        ctx.trace.clear();
         work.push(Work::Continue {
             flow: flow.name,
             at,
@@ -289,6 +424,10 @@ mod tests {
                 then: Some(1),
             })
         } else {
+            ctx.trace.push(TraceStep {
+                node: 1,
+                outcome: Outcome::Ok,
+            });
             ctx.spawns.push(Spawn {
                 flow: "missing",
                 payload: Value::Null,
@@ -353,9 +492,17 @@ mod tests {
         flows: &[&ANSWER_THEN, &FAILS, &FOREVER],
     };
 
-    #[test]
-    fn an_answer_with_next_leaves_the_continuation_then_the_spawns() {
-        let started = start(&ANSWER_THEN, 0, event(Value::Null)).map_err(|e| e.to_string());
+    fn engine() -> Engine {
+        Engine::with_env(&REGISTRY, ActionOptions::default(), |_| None).expect("engine")
+    }
+
+    #[tokio::test]
+    async fn an_answer_with_next_leaves_the_continuation_then_the_spawns() {
+        let engine = engine();
+        let started = engine
+            .start(&ANSWER_THEN, 0, event(Value::Null))
+            .await
+            .map_err(|e| e.to_string());
         let Ok(started) = started else {
             panic!("{started:?}")
         };
@@ -376,17 +523,33 @@ mod tests {
             ]
         ));
         // The continuation's own spawn of an unknown flow fails on its own.
-        let more = run_work(&REGISTRY, &event(Value::Null), started.work[0].clone());
-        let Ok(more) = more else { panic!("{more:?}") };
+        let more = engine
+            .run_work(&event(Value::Null), started.work[0].clone())
+            .await;
+        assert_eq!(more.flow.map(|f| f.name), Some("answer_then"));
         assert_eq!(
-            run_work(&REGISTRY, &event(Value::Null), more[0].clone()),
+            more.trace,
+            [TraceStep {
+                node: 1,
+                outcome: Outcome::Ok
+            }]
+        );
+        let Ok(more) = more.result else {
+            panic!("{more:?}")
+        };
+        let missing = engine.run_work(&event(Value::Null), more[0].clone()).await;
+        assert_eq!(
+            missing.result.map(|_| ()),
             Err(EngineError::UnknownFlow("missing".into()))
         );
     }
 
-    #[test]
-    fn a_flow_without_an_answer_gets_the_default_one() {
-        let started = start(&FOREVER, 0, event(Value::from(1))).map_err(|e| e.to_string());
+    #[tokio::test]
+    async fn a_flow_without_an_answer_gets_the_default_one() {
+        let started = engine()
+            .start(&FOREVER, 0, event(Value::from(1)))
+            .await
+            .map_err(|e| e.to_string());
         let Ok(started) = started else {
             panic!("{started:?}")
         };
@@ -400,10 +563,11 @@ mod tests {
         assert_eq!(started.work.len(), 1);
     }
 
-    #[test]
-    fn flow_errors_and_bad_nodes_are_errors() {
+    #[tokio::test]
+    async fn flow_errors_and_bad_nodes_are_errors() {
+        let engine = engine();
         assert!(matches!(
-            start(&FAILS, 0, event(Value::Null)),
+            engine.start(&FAILS, 0, event(Value::Null)).await,
             Err(EngineError::Flow(FlowError {
                 node: "bad",
                 line: 9,
@@ -411,20 +575,22 @@ mod tests {
             }))
         ));
         assert!(matches!(
-            start(&FAILS, 5, event(Value::Null)),
+            engine.start(&FAILS, 5, event(Value::Null)).await,
             Err(EngineError::BadNode { node: 5, .. })
         ));
     }
 
-    #[test]
-    fn runaway_spawning_is_stopped() {
+    #[tokio::test]
+    async fn runaway_spawning_is_stopped() {
         let before = RUNS.load(Ordering::SeqCst);
         let work = vec![Work::Spawn {
             flow: "forever",
             payload: Value::from(1),
             path: String::new(),
         }];
-        let failed = run_after(&REGISTRY, &DeliveryId::random(), &event(Value::Null), work);
+        let failed = engine()
+            .run_after(&DeliveryId::random(), &event(Value::Null), work)
+            .await;
         assert_eq!(RUNS.load(Ordering::SeqCst) - before, MAX_WORK_PER_DELIVERY);
         assert_eq!(failed, 1);
     }

@@ -13,6 +13,7 @@
 #[path = "gen/mod.rs"]
 pub mod __gen;
 
+pub mod actions;
 pub mod backoff;
 pub mod cli;
 pub mod config;

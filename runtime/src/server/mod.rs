@@ -9,7 +9,7 @@
 //!
 //! A delivery goes: method → provider enabled → tenant → flow for the event type → body read
 //! (size, time) → signature on the raw bytes ([`request::Unverified::verify`]) → body parsed →
-//! [`crate::engine::start`] → answer → work after the answer in the background. One log line per
+//! [`crate::engine::Engine::start`] → answer → work after the answer in the background. One log line per
 //! delivery records tenant, event type, flow, status, duration, delivery id and signature verdict;
 //! never secrets or signature header values.
 
@@ -20,7 +20,7 @@ use crate::__gen::{Event, Registry, Response as FlowResponse};
 use crate::config::{
     Config, SignatureCheck, Tenant, HEADER_READ_TIMEOUT, MAX_HEADERS, MAX_HEADER_BYTES,
 };
-use crate::engine::{self, DeliveryId};
+use crate::engine::{ActionOptions, DeliveryId, Engine, SetupError};
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -58,12 +58,15 @@ pub enum ServerError {
     LocalAddr(std::io::Error),
     #[error("the server task failed: {0}")]
     Join(String),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
 }
 
 /// Shared by every request.
 struct AppState {
     config: Config,
     flows: &'static Registry,
+    engine: Arc<Engine>,
     ready: AtomicBool,
     /// Work after answers, waited for on shutdown.
     background: TaskTracker,
@@ -90,11 +93,13 @@ pub async fn run(
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let engine = Arc::new(Engine::new(flows, ActionOptions::default())?);
     let listener = bind(&config, listener).await?;
     let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let state = Arc::new(AppState {
         config,
         flows,
+        engine,
         ready: AtomicBool::new(true),
         background: TaskTracker::new(),
     });
@@ -443,7 +448,7 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
         request::flow_headers(&parts.headers),
         payload,
     );
-    let started = match engine::start(flow, trigger.target, event) {
+    let started = match state.engine.start(flow, trigger.target, event).await {
         Ok(s) => s,
         Err(e) => {
             line.detail = Some(e.to_string());
@@ -455,10 +460,10 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
     // The seam for the durable store: there, the delivery and `started.work` are committed before
     // the answer below goes out (503 if that fails), and a worker runs the work from the store.
     if let (false, Some(base)) = (started.work.is_empty(), started.base) {
-        let flows = state.flows;
+        let engine = state.engine.clone();
         let work = started.work;
-        state.background.spawn_blocking(move || {
-            engine::run_after(flows, &delivery_id, &base, work);
+        state.background.spawn(async move {
+            engine.run_after(&delivery_id, &base, work).await;
         });
     }
     Ok(flow_response(&started.response, line))

@@ -9,6 +9,7 @@
 //! re-check anything.
 
 use crate::__gen::Registry;
+use crate::allow::{Access, RawAccess};
 use crate::signature::{SecretRef, SignatureSpec, Verifier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,6 +52,11 @@ const KEYS: &[&str] = &[
     "listen",
     "max_body_bytes",
     "request_timeout_seconds",
+    // crate::allow::KEYS
+    "trusted_proxies",
+    "client_ip_header",
+    "allow_ips",
+    "metrics_allow_ips",
 ];
 
 /// A configuration mistake; `key` is the dotted path of the key at fault.
@@ -99,6 +105,9 @@ pub struct RawConfig {
     pub max_body_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_seconds: Option<u64>,
+    /// `trusted_proxies`, `client_ip_header`, `allow_ips`, `metrics_allow_ips`.
+    #[serde(flatten)]
+    pub access: RawAccess,
 }
 
 impl Default for RawConfig {
@@ -115,6 +124,7 @@ impl Default for RawConfig {
             listen: None,
             max_body_bytes: None,
             request_timeout_seconds: None,
+            access: RawAccess::default(),
         }
     }
 }
@@ -248,6 +258,7 @@ impl RawConfig {
             listen: opt_string("listen")?,
             max_body_bytes: opt_u64("max_body_bytes")?,
             request_timeout_seconds: opt_u64("request_timeout_seconds")?,
+            access: RawAccess::from_provider_map(&map, PROVIDER)?,
         })
     }
 
@@ -372,6 +383,7 @@ impl RawConfig {
             ),
         };
         let signatures = verifiers(&self.signatures, &key("signatures"))?;
+        let access = self.access.check(&self.tenants, PROVIDER)?;
         Ok(Config {
             listen,
             enabled: self.enabled,
@@ -384,6 +396,7 @@ impl RawConfig {
             max_body_bytes,
             request_timeout: Duration::from_secs(timeout),
             state_dir: None,
+            access,
         })
     }
 }
@@ -425,9 +438,12 @@ pub struct RawTenant {
     /// Overrides the global `require_signature` for this tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_signature: Option<bool>,
+    /// The networks that may deliver for this tenant (CIDRs), see [`crate::allow`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_ips: Option<Vec<String>>,
 }
 
-const TENANT_KEYS: &[&str] = &["signatures", "require_signature"];
+const TENANT_KEYS: &[&str] = &["signatures", "require_signature", "allow_ips"];
 
 /// One `tenants.<tenant>` entry, with errors naming `tenants.<tenant>.<key>`.
 fn raw_tenant(v: &Value, key: &str) -> Result<RawTenant, ConfigError> {
@@ -438,7 +454,7 @@ fn raw_tenant(v: &Value, key: &str) -> Result<RawTenant, ConfigError> {
             return Err(ConfigError::invalid(
                 key,
                 format!(
-                    "expected an object with `signatures` and/or `require_signature`, got {other}"
+                    "expected an object with `signatures`, `require_signature` and/or `allow_ips`, got {other}"
                 ),
             ))
         }
@@ -456,9 +472,14 @@ fn raw_tenant(v: &Value, key: &str) -> Result<RawTenant, ConfigError> {
         None | Some(Value::Null) => None,
         Some(v) => Some(boolean(v, &format!("{key}.require_signature"))?),
     };
+    let allow_ips = match map.get("allow_ips") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(crate::allow::string_list(v, &format!("{key}.allow_ips"))?),
+    };
     Ok(RawTenant {
         signatures,
         require_signature,
+        allow_ips,
     })
 }
 
@@ -623,6 +644,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The bundle's state folder, when serving from a bundle.
     pub state_dir: Option<PathBuf>,
+    /// `allow_ips`, `trusted_proxies`, `metrics_allow_ips` (see [`crate::allow`]).
+    pub access: Access,
 }
 
 impl Default for Config {
@@ -640,6 +663,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
             state_dir: None,
+            access: Access::default(),
         }
     }
 }

@@ -7,6 +7,8 @@
 //! - [`engine`]: running compiled flows, and the work after the answer.
 //! - [`signature`]: webhook signature schemes.
 //! - [`store`]: the durable delivery store (deliveries, work after the answer, attempts, traces).
+//! - [`allow`]: `allow_ips` and the client address behind trusted proxies.
+//! - [`metrics`]: Prometheus metrics (`GET /metrics`).
 //! - [`backoff`]: exponential backoff with full jitter for retried work.
 
 #[doc(hidden)]
@@ -14,10 +16,12 @@
 pub mod __gen;
 
 pub mod actions;
+pub mod allow;
 pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod metrics;
 pub mod server;
 pub mod signature;
 pub mod store;

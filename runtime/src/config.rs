@@ -2,7 +2,7 @@
 //! `hookflow setup` writes from it, and the checked [`Config`] the server runs on.
 //!
 //! Layers, lowest first: embedded defaults, the bundle's `hookflow.json`, the environment
-//! (`HOOKFLOW_LISTEN`), command-line flags. The raw, user-written form ([`RawConfig`]) is
+//! (`HOOKFLOW_*`, see [`crate::env`]), command-line flags. The raw, user-written form ([`RawConfig`]) is
 //! validated exactly once, at start, into [`Config`] (like ripgrep's `LowArgs` → `HiArgs`):
 //! every signature spec becomes a ready [`Verifier`] (secrets resolved), every error names the
 //! key at fault (`events-webhook.signatures.github.secret: ...`), and nothing downstream has to
@@ -589,37 +589,52 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` is not an address like 127.0.0.1:8080 or 0.0.0.0:8080"))
 }
 
-/// Overrides applied on top of the bundle (environment and flags), already merged by clap.
+/// Overrides applied on top of the bundle and the environment: the command-line flags.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub listen: Option<String>,
     pub state_dir: Option<PathBuf>,
 }
 
-/// Loads the layers (defaults or bundle, then overrides) and checks them once.
+/// Loads the layers (defaults or bundle, then `HOOKFLOW_*` variables, then flags) and checks
+/// them once.
 pub fn load(bundle: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    load_layers(bundle, overrides, &crate::env::process).map(|(_, config)| config)
+}
+
+/// [`load`] with a given environment; also returns the merged raw configuration (what a reload
+/// compares and reports).
+pub fn load_layers(
+    bundle: Option<&Path>,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(RawConfig, Config), ConfigError> {
     let mut raw = match bundle {
         Some(dir) => RawConfig::from_bundle(dir)?,
         None => RawConfig::default(),
     };
+    let applied = crate::env::apply(&mut raw, env)?;
+    let from_env = |key: &str| applied.iter().any(|v| v.key == key);
     if let Some(l) = &overrides.listen {
         raw.listen = Some(l.clone());
-        // On embedded defaults the public URL follows the address (there is nothing else to go by).
-        if bundle.is_none() && parse_listen(l).is_ok() {
+    }
+    // On embedded defaults the public URL follows the address (there is nothing else to go by).
+    if let (None, false, Some(l)) = (bundle, from_env("public_base_url"), &raw.listen) {
+        if parse_listen(l).is_ok() {
             raw.public_base_url = format!("http://{l}");
         }
     }
     let mut config = raw.check().map_err(|e| match (e, &overrides.listen) {
         (ConfigError::Invalid { key, message }, Some(_)) if key.ends_with(".listen") => {
-            ConfigError::invalid("--listen / HOOKFLOW_LISTEN", message)
+            ConfigError::invalid("--listen", message)
         }
-        (e, _) => e,
+        (e, _) => crate::env::rename(e, &applied),
     })?;
     config.state_dir = overrides
         .state_dir
         .clone()
         .or_else(|| bundle.map(|b| b.join(STATE_DIR)));
-    Ok(config)
+    Ok((raw, config))
 }
 
 /// The checked configuration the server runs on. Built only by [`RawConfig::check`].

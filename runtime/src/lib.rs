@@ -8,6 +8,9 @@
 //! - [`signature`]: webhook signature schemes.
 //! - [`store`]: the durable delivery store (deliveries, work after the answer, attempts, traces).
 //! - [`allow`]: `allow_ips` and the client address behind trusted proxies.
+//! - [`env`]: the `HOOKFLOW_*` environment layer of the configuration.
+//! - [`logging`]: text/JSON log lines, filters, the per-delivery span.
+//! - [`reload`]: the live configuration, swapped on SIGHUP.
 //! - [`metrics`]: Prometheus metrics (`GET /metrics`).
 //! - [`backoff`]: exponential backoff with full jitter for retried work.
 
@@ -21,7 +24,10 @@ pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod logging;
+pub mod env;
 pub mod metrics;
+pub mod reload;
 pub mod server;
 pub mod signature;
 pub mod store;

@@ -172,7 +172,7 @@ impl Metrics {
             reloads.clone(),
         );
         for result in ["ok", "error"] {
-            reloads.get_or_create(&ResultLabel { result });
+            reloads.get_or_create(&ResultLabel { result }).inc_by(0);
         }
         let build_info = Family::<VersionLabel, Gauge>::default();
         build_info

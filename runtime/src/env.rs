@@ -285,9 +285,8 @@ mod tests {
     fn errors_name_the_variable() {
         let err = |k: &str, v: &str| {
             let mut raw = RawConfig::default();
-            let r = apply(&mut raw, &env(&[(k, v)])).and_then(|applied| {
-                raw.check().map(|_| ()).map_err(|e| rename(e, &applied))
-            });
+            let r = apply(&mut raw, &env(&[(k, v)]))
+                .and_then(|applied| raw.check().map(|_| ()).map_err(|e| rename(e, &applied)));
             match r {
                 Ok(()) => String::from("ok"),
                 Err(e) => e.to_string(),
@@ -301,13 +300,15 @@ mod tests {
             err("HOOKFLOW_ENABLED", "maybe"),
             "HOOKFLOW_ENABLED: expected true or false, got \"maybe\""
         );
-        assert!(err("HOOKFLOW_TENANTS", "a b").starts_with("HOOKFLOW_TENANTS: `a b` is not a valid tenant"));
+        assert!(err("HOOKFLOW_TENANTS", "a b")
+            .starts_with("HOOKFLOW_TENANTS: `a b` is not a valid tenant"));
         assert!(err("HOOKFLOW_TRUSTED_PROXIES", "10.0.0.0/8,nope")
             .starts_with("HOOKFLOW_TRUSTED_PROXIES (events-webhook.trusted_proxies[1]): `nope`"));
         assert!(err("HOOKFLOW_PUBLIC_BASE_URL", "example.com")
             .starts_with("HOOKFLOW_PUBLIC_BASE_URL (events-webhook.public_base_url):"));
-        assert!(err("HOOKFLOW_SECRET_KEY", "s")
-            .starts_with("events-webhook.secret_header: missing"));
+        assert!(
+            err("HOOKFLOW_SECRET_KEY", "s").starts_with("events-webhook.secret_header: missing")
+        );
         assert_eq!(err("HOOKFLOW_REQUIRE_SIGNATURE", "yes"), "ok");
     }
 
@@ -315,7 +316,10 @@ mod tests {
     fn every_variable_is_documented() {
         let docs = include_str!("../../docs/configuration.md");
         for name in VARS.iter().map(|v| v.name).chain(CLI_VARS.iter().copied()) {
-            assert!(docs.contains(&format!("`{name}`")), "{name} is not in docs/configuration.md");
+            assert!(
+                docs.contains(&format!("`{name}`")),
+                "{name} is not in docs/configuration.md"
+            );
         }
     }
 }

@@ -89,6 +89,8 @@ mod tests {
         assert_eq!(f.to_string(), "warn", "HOOKFLOW_LOG wins");
         let (f, w) = filter(&|k| (k == "HOOKFLOW_LOG").then(|| "a=b=c".to_string()));
         assert_eq!(f.to_string(), "info");
-        assert!(w.is_some_and(|w| w.starts_with("HOOKFLOW_LOG=\"a=b=c\" is not a valid log filter")));
+        assert!(
+            w.is_some_and(|w| w.starts_with("HOOKFLOW_LOG=\"a=b=c\" is not a valid log filter"))
+        );
     }
 }

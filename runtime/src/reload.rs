@@ -266,7 +266,10 @@ mod tests {
                 "signatures": {"nope": {"algorithm": "sha256", "secret": "s"}}}"#,
         );
         let r = live.reload(&FLOWS).unwrap_or_else(|e| panic!("{e}"));
-        assert_eq!(r.changed, ["enabled", "listen", "public_base_url", "signatures"]);
+        assert_eq!(
+            r.changed,
+            ["enabled", "listen", "public_base_url", "signatures"]
+        );
         assert_eq!(r.warnings.len(), 2, "{:?}", r.warnings);
         assert!(r.warnings[0].contains("only on a restart; still listening on 127.0.0.1:1"));
         assert!(r.warnings[1].contains("`nope`") && r.warnings[1].contains("rebuilding"));
@@ -276,7 +279,10 @@ mod tests {
         // The snapshot a request took earlier is unchanged.
         assert!(before.enabled);
 
-        bundle(dir.path(), r#"{"enabled": true, "public_base_url": "not a url"}"#);
+        bundle(
+            dir.path(),
+            r#"{"enabled": true, "public_base_url": "not a url"}"#,
+        );
         let e = live.reload(&FLOWS);
         assert!(
             matches!(&e, Err(ReloadError::Config(ConfigError::Invalid { key, .. })) if key.ends_with("events-webhook.public_base_url")),

@@ -69,9 +69,10 @@ pub fn delivery_span() -> tracing::Span {
     )
 }
 
-/// Records the delivery id on the current delivery span.
+/// Records the delivery id on the current delivery span (once: text lines would show every
+/// recorded value).
 pub fn record_delivery_id(id: &str) {
-    tracing::Span::current().record("delivery_id", id);
+    tracing::Span::current().record("delivery_id", tracing::field::display(id));
 }
 
 #[cfg(test)]

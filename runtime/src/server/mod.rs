@@ -497,7 +497,9 @@ async fn handle(
         .and_then(|v| v.to_str().ok());
     let payload = verified.payload(content_type)?;
     let delivery_id = request::delivery_id(&parts.headers, &payload);
-    crate::logging::record_delivery_id(delivery_id.as_str());
+    if line.delivery_id.is_none() {
+        crate::logging::record_delivery_id(delivery_id.as_str());
+    }
     line.delivery_id = Some(delivery_id.clone());
 
     let event = Event::new(

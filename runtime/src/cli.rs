@@ -43,6 +43,9 @@ pub enum Command {
     Signature(crate::signature::cli::SignatureArgs),
     /// Send one (optionally signed) delivery to a running hookflow.
     Send(crate::signature::cli::SendArgs),
+    /// Make a running `serve` re-read its configuration (through its admin endpoint); the same
+    /// as `kill -HUP <pid>`. Exit 1 if the server refused the file (it keeps the old one).
+    Reload(ReloadArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -57,6 +60,17 @@ pub struct ServeArgs {
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HOOKFLOW_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Also listen on this loopback address for `hookflow reload` (POST /reload) and private
+    /// metrics (GET /metrics), e.g. 127.0.0.1:9090. Off by default; loopback only.
+    #[arg(long, env = "HOOKFLOW_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// The admin address `serve --admin-listen` was given.
+    #[arg(long, env = "HOOKFLOW_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -82,6 +96,7 @@ pub fn main(flows: &'static Registry) -> ExitCode {
         }
         Command::Signature(args) => crate::signature::cli::run(args),
         Command::Send(args) => crate::signature::cli::run_send(args),
+        Command::Reload(args) => reload(&args),
     }
 }
 
@@ -95,6 +110,20 @@ fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
     let overrides = Overrides {
         listen: args.listen,
         state_dir: None,
+    };
+    let admin = match args
+        .admin_listen
+        .as_deref()
+        .map(crate::admin::parse_addr)
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(message) => {
+            return config_error(&ConfigError::Invalid {
+                key: "--admin-listen / HOOKFLOW_ADMIN_LISTEN".to_string(),
+                message,
+            })
+        }
     };
     let live = match Live::load(Source {
         bundle: args.bundle_dir.clone(),
@@ -114,6 +143,14 @@ fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
         }
     };
     let served = rt.block_on(async {
+        if let Some(addr) = admin {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| crate::server::ServerError::Bind { addr, source })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            tracing::info!("admin endpoint on http://{bound} (POST /reload, GET /metrics)");
+            tokio::spawn(crate::admin::serve(listener, live.clone(), flows));
+        }
         #[cfg(unix)]
         tokio::spawn(crate::reload::reload_on_sighup(live.clone(), flows));
         crate::server::run(live, flows, None, shutdown_signal()).await
@@ -155,6 +192,50 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received"),
         () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `hookflow reload`: 0 reloaded (warnings on stderr), 1 refused or unreachable, 2 bad address.
+fn reload(args: &ReloadArgs) -> ExitCode {
+    let addr = match crate::admin::parse_addr(&args.admin) {
+        Ok(a) => a,
+        Err(message) => {
+            return config_error(&ConfigError::Invalid {
+                key: "--admin / HOOKFLOW_ADMIN_LISTEN".to_string(),
+                message,
+            })
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(crate::admin::request_reload(addr)) {
+        Ok(crate::admin::ReloadOutcome::Reloaded(v)) => {
+            let changed: Vec<&str> = v["changed"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+                .unwrap_or_default();
+            if changed.is_empty() {
+                eprintln!("reloaded (no key changed; file: secrets were re-read)");
+            } else {
+                eprintln!("reloaded; changed: {}", changed.join(", "));
+            }
+            for w in v["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", w.as_str().unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(crate::admin::ReloadOutcome::Refused(m)) | Err(m) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 //!
 //! Variables read by the command line itself (not bundle keys): [`CLI_VARS`].
 
-use crate::config::{ConfigError, RawConfig, RawTenant, Tenant, PROVIDER};
+use crate::config::{ConfigError, RawConfig, Tenant, PROVIDER};
 use crate::signature::SecretRef;
 
 /// One variable and the bundle key it sets.
@@ -217,7 +217,7 @@ fn tenants(r: &mut RawConfig, v: &str) -> Result<(), String> {
     let mut out = std::collections::BTreeMap::new();
     for name in list(v) {
         Tenant::parse(&name)?;
-        let own = r.tenants.remove(&name).unwrap_or_else(RawTenant::default);
+        let own = r.tenants.remove(&name).unwrap_or_default();
         out.insert(name, own);
     }
     r.tenants = out;
@@ -227,6 +227,7 @@ fn tenants(r: &mut RawConfig, v: &str) -> Result<(), String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::RawTenant;
     use std::collections::HashMap;
 
     fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {

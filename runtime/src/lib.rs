@@ -7,6 +7,7 @@
 //! - [`engine`]: running compiled flows, and the work after the answer.
 //! - [`signature`]: webhook signature schemes.
 //! - [`store`]: the durable delivery store (deliveries, work after the answer, attempts, traces).
+//! - [`admin`]: the loopback admin endpoint (`hookflow reload`).
 //! - [`allow`]: `allow_ips` and the client address behind trusted proxies.
 //! - [`env`]: the `HOOKFLOW_*` environment layer of the configuration.
 //! - [`logging`]: text/JSON log lines, filters, the per-delivery span.
@@ -19,6 +20,7 @@
 pub mod __gen;
 
 pub mod actions;
+pub mod admin;
 pub mod allow;
 pub mod backoff;
 pub mod cli;

@@ -1,5 +1,5 @@
-//! Operations through the real `hookflow` binary: a SIGHUP reloads a rotated secret in a running
-//! process, `HOOKFLOW_*` variables override the bundle and flags override them, JSON and text
+//! Operations through the real `hookflow` binary: a SIGHUP (and `hookflow reload`) reloads a
+//! rotated secret in a running process, `HOOKFLOW_*` variables override the bundle and flags override them, JSON and text
 //! logs carry the delivery id.
 
 use serde_json::Value;
@@ -150,10 +150,31 @@ async fn sighup_reloads_a_rotated_secret_and_json_lines_carry_the_delivery_id() 
     write_bundle(dir.path(), "old-secret");
     let bundle = dir.path().to_str().expect("utf-8");
     let mut serve = Serve::start(
-        &[bundle, "--listen", "127.0.0.1:0", "--log-format", "json"],
+        &[
+            bundle,
+            "--listen",
+            "127.0.0.1:0",
+            "--log-format",
+            "json",
+            "--admin-listen",
+            "127.0.0.1:0",
+        ],
         &[("HOOKFLOW_LOG", "info")],
     )
     .await;
+    // Logged before the main listener's line, so already read.
+    let admin_line = serve
+        .seen
+        .iter()
+        .find(|l| l.contains("admin endpoint on http://"))
+        .map(|l| message(l))
+        .expect("serve logs its admin address");
+    let admin = admin_line
+        .split("http://")
+        .nth(1)
+        .and_then(|r| r.split_whitespace().next())
+        .expect("admin address")
+        .to_string();
     let url = format!("{}/events/webhook/demo/github", serve.url);
     let body = r#"{"zen": "Keep it logically awesome.", "hook_id": 1}"#;
     let send = |secret: &'static str, id: &'static str| {
@@ -188,12 +209,35 @@ async fn sighup_reloads_a_rotated_secret_and_json_lines_carry_the_delivery_id() 
     assert!(failed.contains("not valid JSON"), "{failed}");
     assert_eq!(send("new-secret", "d-5").await, 200);
 
+    // `hookflow reload` through the admin endpoint: a refused file is exit 1 with the reason...
+    let reload = || {
+        std::process::Command::new(BIN)
+            .args(["reload", "--admin", &admin])
+            .output()
+            .expect("run reload")
+    };
+    let out = reload();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not valid JSON"));
+    // ...and a good one is swapped in.
+    write_bundle(dir.path(), "third-secret");
+    let out = reload();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stderr).contains("reloaded; changed: signatures"));
+    assert_eq!(send("third-secret", "d-6").await, 200);
+    assert_eq!(send("new-secret", "d-7").await, 401);
+
     let log = serve.stop().await;
     let lines: Vec<Value> = log
         .iter()
         .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not a JSON line ({e}): {l}")))
         .collect();
-    for id in ["d-1", "d-2", "d-3", "d-4", "d-5"] {
+    for id in ["d-1", "d-2", "d-3", "d-4", "d-5", "d-6", "d-7"] {
         let of_delivery: Vec<&Value> = lines
             .iter()
             .filter(|l| l["span"]["delivery_id"] == id)

@@ -519,6 +519,22 @@ mod tests {
     }
 
     #[test]
+    fn access_keys_round_trip_through_the_bundle() {
+        let text = r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x",
+            "trusted_proxies": ["10.0.0.0/8"], "client_ip_header": "forwarded",
+            "allow_ips": {"github": ["192.30.252.0/22"]}, "metrics_allow_ips": ["127.0.0.1"],
+            "tenants": {"acme": {"allow_ips": ["198.51.100.0/24"]}, "beta": {}}}}"#;
+        let raw =
+            crate::config::RawConfig::from_answers_json(text).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(raw.access.trusted_proxies, ["10.0.0.0/8"]);
+        let back = crate::config::RawConfig::from_answers_json(&raw.to_bundle_json());
+        assert_eq!(back, Ok(raw.clone()));
+        let config = raw.check().unwrap_or_else(|e| panic!("{e}"));
+        assert!(config.access.by_tenant.contains_key("acme"));
+        assert!(!config.access.by_tenant.contains_key("beta"));
+    }
+
+    #[test]
     fn raw_keys_and_their_errors() {
         let parse = |v: serde_json::Value| -> Result<Access, String> {
             let Value::Object(map) = v else {

@@ -1,17 +1,21 @@
-//! The HTTP server: `POST /events/webhook/{tenant}/{event_type}`, `/healthz`, `/readyz`.
+//! The HTTP server: `POST /events/webhook/{tenant}/{event_type}`, `/healthz`, `/readyz`,
+//! `/metrics`.
 //!
-//! [`run`] takes a checked [`Config`], the compiled flows and optionally an already bound
-//! listener (tests bind port 0), and serves until its `shutdown` future completes; then it stops
-//! accepting, lets requests in flight finish and waits for the work after their answers.
-//! Connections are served by hyper's HTTP/1 builder with a header read timeout and header size
-//! limits; each request has an overall timeout and a body size limit, so no client can hang or
-//! exhaust the server.
+//! [`run`] takes a checked [`Config`] (or a [`Live`] one that SIGHUP reloads), the compiled flows
+//! and optionally an already bound listener (tests bind port 0), and serves until its `shutdown`
+//! future completes; then it stops accepting, lets requests in flight finish and waits for the
+//! work after their answers. Connections are served by hyper's HTTP/1 builder with a header read
+//! timeout and header size limits; each request has an overall timeout and a body size limit, so
+//! no client can hang or exhaust the server. Each request reads one snapshot of the live
+//! configuration, and carries its TCP peer as a [`crate::allow::PeerAddr`] extension.
 //!
-//! A delivery goes: method → provider enabled → tenant → flow for the event type → body read
-//! (size, time) → signature on the raw bytes ([`request::Unverified::verify`]) → body parsed →
-//! [`crate::engine::Engine::start`] → answer → work after the answer in the background. One log line per
-//! delivery records tenant, event type, flow, status, duration, delivery id and signature verdict;
-//! never secrets or signature header values.
+//! A delivery goes: method → provider enabled → tenant → flow for the event type → client address
+//! allowed ([`crate::allow`]) → body read (size, time) → signature on the raw bytes
+//! ([`request::Unverified::verify`]) → body parsed → [`crate::engine::Engine::start`] → answer →
+//! work after the answer in the background. One log line per delivery records tenant, event type,
+//! flow, status, duration, delivery id, client address and signature verdict; never secrets or
+//! signature header values. Every line a delivery logs is in its `delivery` span (its id), and it
+//! is counted in [`crate::metrics`].
 
 pub mod error;
 mod ops;

@@ -30,6 +30,24 @@ async fn atomicity() -> R {
 }
 
 #[tokio::test]
+async fn lookup() -> R {
+    let (_d, s) = fresh()?;
+    c::lookup(&s).await
+}
+
+#[tokio::test]
+async fn complete_with_new_work() -> R {
+    let (_d, s) = fresh()?;
+    c::complete_with_new_work(&s).await
+}
+
+#[tokio::test]
+async fn flow_limits_and_event_ids() -> R {
+    let (_d, s) = fresh()?;
+    c::flow_limits_and_event_ids(&s).await
+}
+
+#[tokio::test]
 async fn round_trip() -> R {
     let (_d, s) = fresh()?;
     c::round_trip(&s).await

@@ -4,16 +4,18 @@
 use std::sync::Arc;
 
 use super::{
-    Answer, ClaimRequest, DeliveryId, DeliveryStatus, InsertOutcome, ListFilter, NewDelivery,
-    NewWork, PruneRequest, Result, Store, StoreError, TraceRecord, Verdict, WorkKind, WorkStatus,
-    REDACTED,
+    Answer, ClaimRequest, Completion, DeliveryId, DeliveryStatus, Existing, InsertOutcome,
+    ListFilter, NewDelivery, NewWork, PruneRequest, Result, Store, StoreError, TraceRecord,
+    Verdict, WorkKind, WorkStatus, REDACTED,
 };
 use crate::backoff::{Backoff, Retry};
 
 /// A delivery with one continuation work item, received at `at_ms`.
 pub fn sample(key: &str, event_type: &str, at_ms: i64) -> NewDelivery {
+    let id = DeliveryId::new_random();
     NewDelivery {
-        id: DeliveryId::new_random(),
+        event_id: format!("evt-{key}"),
+        id,
         dedup_key: key.to_owned(),
         tenant: "acme".into(),
         event_type: event_type.into(),
@@ -44,12 +46,18 @@ pub fn sample(key: &str, event_type: &str, at_ms: i64) -> NewDelivery {
                 state: b"{\"outputs\":[]}".to_vec(),
             },
         }],
-        trace: vec![TraceRecord {
-            node: "respond".into(),
-            outcome: "ok".into(),
-            duration_us: 12,
-            error: None,
-        }],
+        trace: vec![step("respond", "ok", None)],
+    }
+}
+
+/// A trace step of flow `handle`.
+pub fn step(node: &str, outcome: &str, error: Option<&str>) -> TraceRecord {
+    TraceRecord {
+        flow: "handle".into(),
+        node: node.into(),
+        outcome: outcome.into(),
+        duration_us: Some(12),
+        error: error.map(str::to_owned),
     }
 }
 
@@ -60,6 +68,7 @@ fn claim_req(owner: &str, limit: u32, now_ms: i64) -> ClaimRequest {
         lease_ms: 30_000,
         now_ms,
         per_flow_limit: None,
+        flow_limits: Default::default(),
     }
 }
 
@@ -178,23 +187,21 @@ pub async fn round_trip<S: Store>(s: &S) -> Result<()> {
     assert_eq!(got.work.len(), 1);
     assert_eq!(got.work[0].kind, d.work[0].kind);
     assert_eq!(got.work[0].status, WorkStatus::Pending);
-    assert_eq!(got.trace, d.trace);
-    s.append_trace(
-        id.clone(),
-        vec![TraceRecord {
-            node: "later".into(),
-            outcome: "error".into(),
-            duration_us: 7,
-            error: Some("boom".into()),
-        }],
-    )
-    .await?;
+    assert_eq!(got.summary.event_id, "evt-r1");
+    let steps: Vec<&TraceRecord> = got.trace.iter().map(|t| &t.step).collect();
+    assert_eq!(steps, d.trace.iter().collect::<Vec<_>>());
+    assert!(got
+        .trace
+        .iter()
+        .all(|t| t.work_id.is_none() && t.attempt.is_none()));
+    s.append_trace(id.clone(), vec![step("later", "failed", Some("boom"))])
+        .await?;
     let got = s
         .get(id.clone())
         .await?
         .unwrap_or_else(|| panic!("delivery {id} not found"));
     assert_eq!(got.trace.len(), 2);
-    assert_eq!(got.trace[1].error.as_deref(), Some("boom"));
+    assert_eq!(got.trace[1].step.error.as_deref(), Some("boom"));
     let mut replay = sample("r2", "push", 6_000);
     replay.replay_of = Some(id.clone());
     replay.work.clear();
@@ -226,11 +233,22 @@ pub async fn leases_and_recovery<S: Store>(s: &S) -> Result<()> {
     assert_eq!(b.len(), 1, "claimed work must not be claimed twice");
     assert!(a.iter().all(|w| w.id != b[0].id));
     assert!(matches!(
-        s.complete(a[0].id.clone(), "worker-b".into(), 11_000).await,
+        s.complete(
+            a[0].id.clone(),
+            "worker-b".into(),
+            11_000,
+            Completion::default()
+        )
+        .await,
         Err(StoreError::LeaseLost(_))
     ));
-    s.complete(a[0].id.clone(), "worker-a".into(), 11_000)
-        .await?;
+    s.complete(
+        a[0].id.clone(),
+        "worker-a".into(),
+        11_000,
+        Completion::default(),
+    )
+    .await?;
     assert_eq!(
         s.recover_expired(39_999).await?,
         0,
@@ -243,7 +261,13 @@ pub async fn leases_and_recovery<S: Store>(s: &S) -> Result<()> {
     let c = s.counts().await?;
     assert_eq!((c.pending, c.running), (2, 0));
     assert!(matches!(
-        s.complete(a[1].id.clone(), "worker-a".into(), 40_001).await,
+        s.complete(
+            a[1].id.clone(),
+            "worker-a".into(),
+            40_001,
+            Completion::default()
+        )
+        .await,
         Err(StoreError::LeaseLost(_))
     ));
     let again = s.claim(claim_req("worker-c", 10, 40_001)).await?;
@@ -298,7 +322,8 @@ pub async fn claim_rules<S: Store>(s: &S) -> Result<()> {
         .iter()
         .find(|w| w.flow == "slow")
         .unwrap_or_else(|| panic!("no slow work"));
-    s.complete(slow.id.clone(), "w".into(), 10_001).await?;
+    s.complete(slow.id.clone(), "w".into(), 10_001, Completion::default())
+        .await?;
     let more = s.claim(req).await?;
     assert_eq!(more.len(), 1);
     assert_eq!(more[0].flow, "slow");
@@ -326,8 +351,15 @@ pub async fn retry_and_dead<S: Store>(s: &S) -> Result<()> {
         for w in &got {
             assert_eq!(w.attempt, round);
             let r = policy.decide(w.attempt, now, &mut half);
-            s.fail(w.id.clone(), "w".into(), format!("failure {round}"), now, r)
-                .await?;
+            s.fail(
+                w.id.clone(),
+                "w".into(),
+                format!("failure {round}"),
+                now,
+                r,
+                vec![],
+            )
+            .await?;
         }
         if round < 3 {
             assert!(
@@ -372,6 +404,7 @@ pub async fn retry_and_dead<S: Store>(s: &S) -> Result<()> {
         "still".into(),
         now,
         Retry::Dead,
+        vec![],
     )
     .await?;
     assert_eq!(s.retry_dead(None, now).await?, 2);
@@ -393,14 +426,20 @@ pub async fn prune_rules<S: Store>(s: &S) -> Result<()> {
     }
     let claimed = s.claim(claim_req("w", 3, 10_000)).await?;
     assert_eq!(claimed.len(), 3);
-    s.complete(claimed[0].id.clone(), "w".into(), 10_000)
-        .await?;
+    s.complete(
+        claimed[0].id.clone(),
+        "w".into(),
+        10_000,
+        Completion::default(),
+    )
+    .await?;
     s.fail(
         claimed[1].id.clone(),
         "w".into(),
         "bad".into(),
         10_000,
         Retry::Dead,
+        vec![],
     )
     .await?;
     // By age: everything older than 4.5 s except those with work left: only d0, d4 go.
@@ -475,6 +514,7 @@ pub async fn list_filters<S: Store>(s: &S) -> Result<()> {
             status: Some(DeliveryStatus::Pending),
             event_type: Some("push".into()),
             limit: 100,
+            event_id: None,
         })
         .await?;
     assert_eq!(pending_push.len(), 2);
@@ -543,5 +583,155 @@ pub async fn durability<S: Store>(open: impl Fn() -> Result<S>, close: impl Fn(&
         "startup recovery of a single node"
     );
     assert_eq!(s.claim(claim_req("new", 10, 200)).await?.len(), 2);
+    Ok(())
+}
+
+/// `lookup` sees committed deliveries by dedup key, with the answer later duplicates get.
+pub async fn lookup<S: Store>(s: &S) -> Result<()> {
+    assert_eq!(s.lookup("u1".into()).await?, None);
+    let d = sample("u1", "push", 1_000);
+    let id = d.id.clone();
+    let answer = d.answer.clone();
+    s.insert(d).await?;
+    assert_eq!(
+        s.lookup("u1".into()).await?,
+        Some(Existing {
+            delivery_id: id,
+            answer
+        })
+    );
+    assert_eq!(s.lookup("u2".into()).await?, None);
+    Ok(())
+}
+
+/// Completing an attempt stores the work it produced and its trace in the same transaction;
+/// the new work is pending at once, belongs to the same delivery, and runs in order. A late
+/// completion (lease lost) writes nothing.
+pub async fn complete_with_new_work<S: Store>(s: &S) -> Result<()> {
+    let d = sample("n1", "push", 1_000);
+    let id = d.id.clone();
+    s.insert(d).await?;
+    let got = s.claim(claim_req("w", 10, 2_000)).await?;
+    assert_eq!(got.len(), 1);
+    assert_eq!(got[0].base.tenant, "acme");
+    assert_eq!(got[0].base.event_type, "push");
+    assert_eq!(got[0].base.event_id, "evt-n1");
+    assert!(got[0]
+        .base
+        .headers
+        .iter()
+        .any(|(k, v)| k == "Authorization" && v == REDACTED));
+    let produced = vec![
+        NewWork {
+            flow: "handle".into(),
+            kind: WorkKind::Continue {
+                node: 5,
+                state_version: 1,
+                state: b"{\"next\":1}".to_vec(),
+            },
+        },
+        NewWork {
+            flow: "spawned".into(),
+            kind: WorkKind::Start {
+                payload: b"{\"p\":2}".to_vec(),
+            },
+        },
+    ];
+    // A completion under a lost lease writes nothing: no work, no trace.
+    assert!(matches!(
+        s.complete(
+            got[0].id.clone(),
+            "intruder".into(),
+            2_500,
+            Completion {
+                work: produced.clone(),
+                trace: vec![step("x", "ok", None)],
+            }
+        )
+        .await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    s.complete(
+        got[0].id.clone(),
+        "w".into(),
+        3_000,
+        Completion {
+            work: produced.clone(),
+            trace: vec![step("process", "ok", None), step("more", "ok", None)],
+        },
+    )
+    .await?;
+    let c = s.counts().await?;
+    assert_eq!((c.pending, c.running, c.done), (2, 0, 1));
+    let detail = s
+        .get(id.clone())
+        .await?
+        .unwrap_or_else(|| panic!("missing delivery"));
+    assert_eq!(detail.summary.status, DeliveryStatus::Pending);
+    let kinds: Vec<&WorkKind> = detail.work.iter().skip(1).map(|w| &w.kind).collect();
+    assert_eq!(kinds, produced.iter().map(|w| &w.kind).collect::<Vec<_>>());
+    assert_eq!(
+        detail.trace.len(),
+        3,
+        "answer step + two steps of the attempt"
+    );
+    assert_eq!(detail.trace[1].work_id.as_ref(), Some(&got[0].id));
+    assert_eq!(detail.trace[1].attempt, Some(1));
+    assert_eq!(detail.trace[2].step.node, "more");
+    // The produced work is due at once, in the order it was produced.
+    let next = s.claim(claim_req("w", 10, 3_000)).await?;
+    let flows: Vec<&str> = next.iter().map(|w| w.flow.as_str()).collect();
+    assert_eq!(flows, vec!["handle", "spawned"]);
+    assert!(next.iter().all(|w| w.delivery_id == id && w.attempt == 1));
+    // A failed attempt keeps its path too.
+    s.fail(
+        next[1].id.clone(),
+        "w".into(),
+        "flow `spawned` failed at node `x`".into(),
+        3_100,
+        Retry::Dead,
+        vec![step("x", "failed", Some("nope"))],
+    )
+    .await?;
+    let detail = s
+        .get(id)
+        .await?
+        .unwrap_or_else(|| panic!("missing delivery"));
+    let last = detail.trace.last().unwrap_or_else(|| panic!("no trace"));
+    assert_eq!(last.step.error.as_deref(), Some("nope"));
+    assert_eq!(last.work_id.as_ref(), Some(&next[1].id));
+    assert_eq!(detail.summary.status, DeliveryStatus::Dead);
+    Ok(())
+}
+
+/// Per-flow overrides of the concurrency limit, and lookups by `event_id`.
+pub async fn flow_limits_and_event_ids<S: Store>(s: &S) -> Result<()> {
+    for i in 0..4 {
+        let mut d = sample(&format!("o{i}"), "push", 1_000 + i);
+        d.event_id = "shared-sender-id".into();
+        d.work.push(NewWork {
+            flow: "bulk".into(),
+            kind: WorkKind::Start {
+                payload: b"{}".to_vec(),
+            },
+        });
+        s.insert(d).await?;
+    }
+    let mut req = claim_req("w", 100, 5_000);
+    req.per_flow_limit = Some(1);
+    req.flow_limits.insert("bulk".into(), 3);
+    let got = s.claim(req).await?;
+    let bulk = got.iter().filter(|w| w.flow == "bulk").count();
+    let handle = got.iter().filter(|w| w.flow == "handle").count();
+    assert_eq!((bulk, handle), (3, 1));
+    let same = s
+        .list(ListFilter {
+            event_id: Some("shared-sender-id".into()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await?;
+    assert_eq!(same.len(), 4);
+    assert!(same.iter().all(|d| d.event_id == "shared-sender-id"));
     Ok(())
 }

@@ -173,17 +173,31 @@ pub struct NewWork {
     pub kind: WorkKind,
 }
 
-/// One step of a delivery's path through its flow.
+/// One step of a delivery's path through a flow.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TraceRecord {
+    /// The flow the node belongs to (a delivery's work may run other flows, through `async`).
+    pub flow: String,
     /// Node id.
     pub node: String,
-    /// Outcome (`ok`, `error`, a branch target, ...).
+    /// Outcome (`ok`, `failed`, `took:<edge label>` for a branch).
     pub outcome: String,
-    /// How long the node took, in microseconds.
-    pub duration_us: u64,
+    /// How long the node took, in microseconds, when it was measured.
+    pub duration_us: Option<u64>,
     /// The error message, when it failed.
     pub error: Option<String>,
+}
+
+/// A stored trace step with where it was recorded: before the answer (no work item), or by an
+/// attempt of a work item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TraceEntry {
+    /// The step.
+    pub step: TraceRecord,
+    /// The work item whose attempt recorded it (`None`: the run up to the answer).
+    pub work_id: Option<WorkId>,
+    /// That attempt's number (over the item's whole life).
+    pub attempt: Option<u32>,
 }
 
 /// A new delivery, as received.
@@ -191,6 +205,9 @@ pub struct TraceRecord {
 pub struct NewDelivery {
     /// hookflow's id for it.
     pub id: DeliveryId,
+    /// The id flows see as `event.delivery_id` and answers carry in `X-Hookflow-Delivery`: the
+    /// sender's delivery id when it sent one, else the same as `id`. Not unique across tenants.
+    pub event_id: String,
     /// The dedup key (sender's delivery id, or a hash of tenant, event type and body).
     pub dedup_key: String,
     /// Tenant.
@@ -232,6 +249,15 @@ impl std::fmt::Debug for NewDelivery {
             .field("work", &self.work.len())
             .finish_non_exhaustive()
     }
+}
+
+/// What [`Store::lookup`] finds for a dedup key: the first delivery with it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Existing {
+    /// The first delivery with this key.
+    pub delivery_id: DeliveryId,
+    /// Its answer, if recorded.
+    pub answer: Option<Answer>,
 }
 
 /// The result of [`Store::insert`].
@@ -333,6 +359,31 @@ pub struct ClaimRequest {
     pub now_ms: i64,
     /// Per-flow limit on running items (all owners together), if any.
     pub per_flow_limit: Option<u32>,
+    /// Limits for particular flows, overriding `per_flow_limit`.
+    pub flow_limits: std::collections::BTreeMap<String, u32>,
+}
+
+/// What a successful attempt leaves behind ([`Store::complete`]), committed with it atomically.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Completion {
+    /// Work the attempt produced (a continuation, flows started by `async`), pending at once.
+    pub work: Vec<NewWork>,
+    /// The path the attempt took.
+    pub trace: Vec<TraceRecord>,
+}
+
+/// The parts of a stored delivery that work after its answer needs: a flow started by `async`
+/// inherits the delivery's tenant, event type, id and (redacted) headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WorkBase {
+    /// Tenant.
+    pub tenant: String,
+    /// Event type.
+    pub event_type: String,
+    /// The delivery's `event.delivery_id`.
+    pub event_id: String,
+    /// The stored (redacted) request headers.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A claimed work item.
@@ -342,6 +393,8 @@ pub struct ClaimedWork {
     pub id: WorkId,
     /// The delivery it belongs to.
     pub delivery_id: DeliveryId,
+    /// What the work inherits from the delivery.
+    pub base: WorkBase,
     /// The flow to run.
     pub flow: String,
     /// What to run.
@@ -369,6 +422,8 @@ pub struct Counts {
 /// Filter of [`Store::list`].
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
+    /// Only deliveries with this `event.delivery_id` (the `X-Hookflow-Delivery` of answers).
+    pub event_id: Option<String>,
     /// Only deliveries with this derived status.
     pub status: Option<DeliveryStatus>,
     /// Only this event type.
@@ -382,6 +437,8 @@ pub struct ListFilter {
 pub struct DeliverySummary {
     /// Id.
     pub id: DeliveryId,
+    /// `event.delivery_id`.
+    pub event_id: String,
     /// Tenant.
     pub tenant: String,
     /// Event type.
@@ -459,8 +516,8 @@ pub struct DeliveryDetail {
     pub work: Vec<WorkRecord>,
     /// Attempts, by work item then number.
     pub attempts: Vec<AttemptRecord>,
-    /// Path through the flow, in order.
-    pub trace: Vec<TraceRecord>,
+    /// Path through the flows, in order: up to the answer, then each attempt's.
+    pub trace: Vec<TraceEntry>,
 }
 
 /// Parameters of [`Store::prune`]. A delivery is pruned if it is older than `older_than_ms` OR
@@ -514,6 +571,9 @@ pub trait Store: Send + Sync + 'static {
     /// Stores a delivery with its work and trace atomically, or reports the first delivery with
     /// the same dedup key (then nothing is written).
     fn insert(&self, d: NewDelivery) -> impl Future<Output = Result<InsertOutcome>> + Send;
+    /// The committed delivery with this dedup key, if any (checked before a flow runs, so that a
+    /// repeated delivery does not run it again; [`Store::insert`] still decides races).
+    fn lookup(&self, dedup_key: String) -> impl Future<Output = Result<Option<Existing>>> + Send;
     /// Records (or replaces) the answer sent for a delivery.
     fn record_answer(
         &self,
@@ -528,14 +588,18 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<()>> + Send;
     /// Claims due pending work (oldest due first) under a lease.
     fn claim(&self, req: ClaimRequest) -> impl Future<Output = Result<Vec<ClaimedWork>>> + Send;
-    /// Marks claimed work done. `LeaseLost` if `owner` no longer holds it.
+    /// Marks claimed work done, and in the same transaction stores the work it produced
+    /// (pending, due `now_ms`, same delivery) and appends its trace. `LeaseLost` if `owner` no
+    /// longer holds it (then nothing is written).
     fn complete(
         &self,
         id: WorkId,
         owner: String,
         now_ms: i64,
+        done: Completion,
     ) -> impl Future<Output = Result<()>> + Send;
-    /// Records a failed attempt; the work becomes pending at `retry`'s time, or dead.
+    /// Records a failed attempt with the path it took; the work becomes pending at `retry`'s
+    /// time, or dead with `error` kept. `LeaseLost` if `owner` no longer holds it.
     fn fail(
         &self,
         id: WorkId,
@@ -543,6 +607,7 @@ pub trait Store: Send + Sync + 'static {
         error: String,
         now_ms: i64,
         retry: Retry,
+        trace: Vec<TraceRecord>,
     ) -> impl Future<Output = Result<()>> + Send;
     /// Makes running work whose lease expired at or before `now_ms` pending again; returns how
     /// many. A single node recovering after a crash may pass `i64::MAX` (every lease is its own).

@@ -1,9 +1,18 @@
 //! The embedded SQLite backend of [`Store`]: one file `hookflow.db` in the state directory, WAL
-//! mode, one writer thread that owns the connection and commits queued inserts in groups (many
-//! concurrent inserts share one transaction and one fsync).
+//! mode, one writer thread that owns the write connection, and a small pool of read connections.
+//!
+//! **Group commit.** Every write (an insert, a claim, a completion, ...) is a job queued to the
+//! writer thread. The thread takes every job queued while it was busy (up to [`MAX_BATCH`]), runs
+//! each in its own savepoint of one transaction, and commits once: many concurrent deliveries and
+//! work items share one fsync. A job that fails rolls back its savepoint only; if the commit
+//! fails, every job in the group gets the error. Nothing is answered before its commit.
 //!
 //! `synchronous=FULL` by default: in WAL mode NORMAL may lose the last commits on power loss,
 //! which would break "never a 2xx for something not stored". Group commit pays for it.
+//!
+//! Reads (`lookup`, `list`, `get`, `counts`) use separate connections, which WAL lets run beside
+//! the writer; they see every committed write.
+//!
 //! SQL is kept portable (no `RETURNING`, no `ON CONFLICT`, no SQLite-only types besides
 //! `BLOB`, which PostgreSQL spells `BYTEA`).
 
@@ -11,27 +20,35 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
+use std::time::Instant;
 
-use rusqlite::{params, Connection, OptionalExtension, Transaction};
+use rusqlite::{params, Connection, OptionalExtension};
 use tokio::sync::oneshot;
 
 use super::{
-    redact_headers, Answer, AttemptRecord, ClaimRequest, ClaimedWork, Counts, DeliveryDetail,
-    DeliveryId, DeliveryStatus, DeliverySummary, InsertOutcome, ListFilter, NewDelivery,
-    PruneRequest, Result, Store, StoreError, TraceRecord, Verdict, WorkId, WorkKind, WorkRecord,
-    WorkStatus,
+    redact_headers, Answer, AttemptRecord, ClaimRequest, ClaimedWork, Completion, Counts,
+    DeliveryDetail, DeliveryId, DeliveryStatus, DeliverySummary, Existing, InsertOutcome,
+    ListFilter, NewDelivery, NewWork, PruneRequest, Result, Store, StoreError, TraceEntry,
+    TraceRecord, Verdict, WorkBase, WorkId, WorkKind, WorkRecord, WorkStatus,
 };
 use crate::backoff::Retry;
 
 /// File name of the database inside the state directory.
 pub const DB_FILE: &str = "hookflow.db";
 
-/// Most inserts committed in one transaction.
+/// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 1024;
+
+/// Idle read connections kept open.
+const MAX_IDLE_READERS: usize = 8;
+
+/// The schema version this code reads and writes (table `meta`).
+pub const SCHEMA_VERSION: u32 = 1;
 
 const SCHEMA: &str = "
 CREATE TABLE IF NOT EXISTS deliveries (
     id TEXT PRIMARY KEY,
+    event_id TEXT NOT NULL,
     dedup_key TEXT NOT NULL UNIQUE,
     tenant TEXT NOT NULL,
     event_type TEXT NOT NULL,
@@ -47,6 +64,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     replay_of TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at_ms);
+CREATE INDEX IF NOT EXISTS deliveries_event_id ON deliveries (event_id);
 CREATE TABLE IF NOT EXISTS work (
     id TEXT PRIMARY KEY,
     delivery_id TEXT NOT NULL REFERENCES deliveries (id),
@@ -62,7 +80,8 @@ CREATE TABLE IF NOT EXISTS work (
     lease_owner TEXT,
     lease_expires_ms BIGINT,
     last_error TEXT,
-    created_at_ms BIGINT NOT NULL
+    created_at_ms BIGINT NOT NULL,
+    seq BIGINT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS work_due ON work (status, due_at_ms);
 CREATE INDEX IF NOT EXISTS work_delivery ON work (delivery_id);
@@ -79,9 +98,12 @@ CREATE TABLE IF NOT EXISTS attempts (
 CREATE TABLE IF NOT EXISTS trace_steps (
     delivery_id TEXT NOT NULL REFERENCES deliveries (id),
     seq INTEGER NOT NULL,
+    work_id TEXT,
+    attempt INTEGER,
+    flow TEXT NOT NULL,
     node TEXT NOT NULL,
     outcome TEXT NOT NULL,
-    duration_us BIGINT NOT NULL,
+    duration_us BIGINT,
     error TEXT,
     PRIMARY KEY (delivery_id, seq)
 );
@@ -92,8 +114,8 @@ INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 /// How the SQLite backend commits.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct SqliteOptions {
-    /// Commit queued inserts together (default). `false` commits each insert alone (for
-    /// measuring what group commit buys).
+    /// Commit queued jobs together (default). `false` commits each job alone (for measuring
+    /// what group commit buys).
     pub group_commit: bool,
     /// `synchronous=FULL` (default) rather than NORMAL.
     pub synchronous_full: bool,
@@ -108,19 +130,63 @@ impl Default for SqliteOptions {
     }
 }
 
-type Task = Box<dyn FnOnce(&mut Connection) + Send>;
-type InsertReply = oneshot::Sender<Result<InsertOutcome>>;
+/// Called once the group a job belonged to was committed (`None`) or failed to (`Some(error)`).
+type Reply = Box<dyn FnOnce(Option<String>) + Send>;
 
-enum Job {
-    Insert(Box<NewDelivery>, InsertReply),
-    Run(Task),
+/// A write queued to the writer thread.
+trait Job: Send {
+    /// Runs inside its savepoint; says whether it succeeded (else the savepoint is rolled back)
+    /// and how to answer the caller once the group's commit is known.
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Reply);
+    /// Answers the caller with an error without running.
+    fn abort(self: Box<Self>, error: String);
+    /// Whether it is an insert of a delivery (counted by [`SqliteStore::insert_commits`]).
+    fn is_insert(&self) -> bool;
 }
+
+struct WriteJob<T, F> {
+    f: F,
+    reply: oneshot::Sender<Result<T>>,
+    insert: bool,
+}
+
+impl<T, F> Job for WriteJob<T, F>
+where
+    T: Send + 'static,
+    F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+{
+    fn run(self: Box<Self>, conn: &Connection) -> (bool, Reply) {
+        let WriteJob { f, reply, .. } = *self;
+        let r = f(conn);
+        let ok = r.is_ok();
+        let reply: Reply = Box::new(move |commit_error: Option<String>| {
+            let r = match commit_error {
+                None => r,
+                Some(e) => Err(StoreError::Db(e)),
+            };
+            let _ = reply.send(r);
+        });
+        (ok, reply)
+    }
+
+    fn abort(self: Box<Self>, error: String) {
+        let _ = self.reply.send(Err(StoreError::Db(error)));
+    }
+
+    fn is_insert(&self) -> bool {
+        self.insert
+    }
+}
+
+/// Observes commits (the server records them as metrics).
+pub type CommitHook = Arc<dyn Fn(std::time::Duration, bool) + Send + Sync>;
 
 /// The SQLite store. Cheap to share behind an `Arc`; dropping it (or [`SqliteStore::close`])
 /// stops the writer thread after it finished queued work.
 pub struct SqliteStore {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    tx: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
     path: PathBuf,
     group_commits: Arc<AtomicU64>,
 }
@@ -149,6 +215,16 @@ impl SqliteStore {
 
     /// Opens with explicit options.
     pub fn open_with(state_dir: &Path, opts: SqliteOptions) -> Result<Self> {
+        Self::open_observed(state_dir, opts, None)
+    }
+
+    /// Opens with explicit options and a hook called after every commit attempt with its
+    /// duration and whether it succeeded.
+    pub fn open_observed(
+        state_dir: &Path,
+        opts: SqliteOptions,
+        on_commit: Option<CommitHook>,
+    ) -> Result<Self> {
         if !state_dir.is_dir() {
             return Err(open_err(state_dir, "not a directory"));
         }
@@ -173,25 +249,43 @@ impl SqliteStore {
         {
             let t = conn.transaction().map_err(|e| open_err(&path, e))?;
             t.execute_batch(SCHEMA).map_err(|e| open_err(&path, e))?;
+            let version: String = t
+                .query_row(
+                    "SELECT value FROM meta WHERE key = 'schema_version'",
+                    [],
+                    |r| r.get(0),
+                )
+                .map_err(|e| open_err(&path, e))?;
+            if version != SCHEMA_VERSION.to_string() {
+                return Err(open_err(
+                    &path,
+                    format!(
+                        "the database has schema version {version}; this hookflow reads version \
+                         {SCHEMA_VERSION} (was it written by a newer hookflow?)"
+                    ),
+                ));
+            }
             t.commit().map_err(|e| open_err(&path, e))?;
         }
-        let (tx, rx) = mpsc::channel::<Job>();
+        conn.set_prepared_statement_cache_capacity(64);
+        let (tx, rx) = mpsc::channel::<Box<dyn Job>>();
         let group = opts.group_commit;
         let group_commits = Arc::new(AtomicU64::new(0));
         let counter = group_commits.clone();
         let thread = std::thread::Builder::new()
             .name("hookflow-store".into())
-            .spawn(move || writer(conn, rx, group, &counter))
+            .spawn(move || writer(conn, rx, group, &counter, on_commit))
             .map_err(|e| open_err(&path, e))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
+            readers: Mutex::new(Vec::new()),
             path,
             group_commits,
         })
     }
 
-    /// How many insert transactions were committed so far (each holds one or more inserts):
+    /// How many transactions holding inserts were committed so far (each holds one or more):
     /// inserts divided by this is the group size.
     pub fn insert_commits(&self) -> u64 {
         self.group_commits.load(Ordering::Relaxed)
@@ -212,9 +306,12 @@ impl SqliteStore {
         if let Some(h) = handle {
             let _ = h.join();
         }
+        if let Ok(mut r) = self.readers.lock() {
+            r.clear();
+        }
     }
 
-    fn send(&self, job: Job) -> Result<()> {
+    fn send(&self, job: Box<dyn Job>) -> Result<()> {
         let g = self.tx.lock().map_err(|_| StoreError::Closed)?;
         match g.as_ref() {
             Some(tx) => tx.send(job).map_err(|_| StoreError::Closed),
@@ -222,23 +319,48 @@ impl SqliteStore {
         }
     }
 
-    /// Runs `f` in its own transaction on the writer thread.
-    async fn run<T: Send + 'static>(
+    /// Runs the write `f` in its own savepoint on the writer thread; answers after the commit of
+    /// its group.
+    async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&Transaction<'_>) -> Result<T> + Send + 'static,
+        insert: bool,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
     ) -> Result<T> {
-        let (tx, rx) = oneshot::channel();
-        let task: Task = Box::new(move |conn: &mut Connection| {
-            let r = (|| {
-                let t = conn.transaction()?;
-                let v = f(&t)?;
-                t.commit()?;
-                Ok(v)
-            })();
-            let _ = tx.send(r);
-        });
-        self.send(Job::Run(task))?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Box::new(WriteJob { f, reply, insert }))?;
         rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// Runs the read `f` on a read connection, in one read transaction (a consistent snapshot).
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.tx.lock().map_or(true, |g| g.is_none()) {
+            return Err(StoreError::Closed);
+        }
+        let conn = self.readers.lock().ok().and_then(|mut r| r.pop());
+        let conn = match conn {
+            Some(c) => c,
+            None => {
+                let c = Connection::open(&self.path)?;
+                c.execute_batch("PRAGMA busy_timeout=5000; PRAGMA query_only=ON;")?;
+                c.set_prepared_statement_cache_capacity(32);
+                c
+            }
+        };
+        let r = (|| {
+            conn.execute_batch("BEGIN")?;
+            let r = f(&conn);
+            conn.execute_batch("COMMIT")?;
+            r
+        })();
+        if r.is_err() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        if let Ok(mut pool) = self.readers.lock() {
+            if pool.len() < MAX_IDLE_READERS {
+                pool.push(conn);
+            }
+        }
+        r
     }
 }
 
@@ -248,76 +370,83 @@ impl Drop for SqliteStore {
     }
 }
 
-fn writer(mut conn: Connection, rx: mpsc::Receiver<Job>, group: bool, commits: &AtomicU64) {
+fn writer(
+    mut conn: Connection,
+    rx: mpsc::Receiver<Box<dyn Job>>,
+    group: bool,
+    commits: &AtomicU64,
+    on_commit: Option<CommitHook>,
+) {
+    let limit = if group { MAX_BATCH } else { 1 };
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
+        while batch.len() < limit {
             match rx.try_recv() {
                 Ok(j) => batch.push(j),
                 Err(_) => break,
             }
         }
-        let mut inserts: Vec<(Box<NewDelivery>, InsertReply)> = Vec::new();
-        for job in batch {
-            match job {
-                Job::Insert(d, reply) => {
-                    inserts.push((d, reply));
-                    if !group {
-                        flush(&mut conn, &mut inserts, commits);
-                    }
-                }
-                Job::Run(task) => {
-                    flush(&mut conn, &mut inserts, commits);
-                    task(&mut conn);
-                }
-            }
-        }
-        flush(&mut conn, &mut inserts, commits);
+        commit_group(&mut conn, batch, commits, on_commit.as_ref());
     }
 }
 
-/// Commits queued inserts in one transaction. Each insert runs in a savepoint so one bad
-/// delivery does not fail the others; if the commit fails, every caller gets the error.
-fn flush(
+/// Runs a group of jobs in one transaction, each in its own savepoint, commits once, then
+/// answers every caller.
+fn commit_group(
     conn: &mut Connection,
-    inserts: &mut Vec<(Box<NewDelivery>, InsertReply)>,
+    batch: Vec<Box<dyn Job>>,
     commits: &AtomicU64,
+    on_commit: Option<&CommitHook>,
 ) {
-    if inserts.is_empty() {
-        return;
-    }
-    let batch = std::mem::take(inserts);
+    let began = Instant::now();
+    let has_insert = batch.iter().any(|j| j.is_insert());
     let mut t = match conn.transaction() {
         Ok(t) => t,
         Err(e) => {
             let msg = e.to_string();
-            for (_, reply) in batch {
-                let _ = reply.send(Err(StoreError::Db(msg.clone())));
+            for job in batch {
+                job.abort(msg.clone());
             }
             return;
         }
     };
-    let mut results = Vec::with_capacity(batch.len());
-    for (d, reply) in batch {
-        let r = (|| {
-            let sp = t.savepoint()?;
-            let out = insert_one(&sp, &d)?;
-            sp.commit()?;
-            Ok(out)
-        })();
-        results.push((r, reply));
+    let mut replies = Vec::with_capacity(batch.len());
+    for job in batch {
+        match t.savepoint() {
+            Ok(mut sp) => {
+                let (ok, reply) = job.run(&sp);
+                if ok {
+                    if let Err(e) = sp.commit() {
+                        replies.push((reply, Some(e.to_string())));
+                        continue;
+                    }
+                } else {
+                    let _ = sp.rollback();
+                }
+                replies.push((reply, None));
+            }
+            Err(e) => job.abort(e.to_string()),
+        }
     }
     match t.commit() {
         Ok(()) => {
-            commits.fetch_add(1, Ordering::Relaxed);
-            for (r, reply) in results {
-                let _ = reply.send(r);
+            if has_insert {
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+            if let Some(h) = on_commit {
+                h(began.elapsed(), true);
+            }
+            for (reply, err) in replies {
+                reply(err);
             }
         }
         Err(e) => {
+            if let Some(h) = on_commit {
+                h(began.elapsed(), false);
+            }
             let msg = format!("commit failed: {e}");
-            for (_, reply) in results {
-                let _ = reply.send(Err(StoreError::Db(msg.clone())));
+            for (reply, _) in replies {
+                reply(Some(msg.clone()));
             }
         }
     }
@@ -346,25 +475,34 @@ fn answer_from(
     }
 }
 
-fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
-    let existing = t
-        .query_row(
+fn lookup_key(c: &Connection, key: &str) -> Result<Option<Existing>> {
+    let row = c
+        .prepare_cached(
             "SELECT id, answer_status, answer_headers, answer_body FROM deliveries WHERE dedup_key = ?1",
-            params![d.dedup_key],
-            |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<i64>>(1)?,
-                    r.get::<_, Option<String>>(2)?,
-                    r.get::<_, Option<Vec<u8>>>(3)?,
-                ))
-            },
-        )
+        )?
+        .query_row(params![key], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<i64>>(1)?,
+                r.get::<_, Option<String>>(2)?,
+                r.get::<_, Option<Vec<u8>>>(3)?,
+            ))
+        })
         .optional()?;
-    if let Some((id, s, h, b)) = existing {
-        return Ok(InsertOutcome::Duplicate {
+    match row {
+        None => Ok(None),
+        Some((id, s, h, b)) => Ok(Some(Existing {
             delivery_id: DeliveryId(id),
             answer: answer_from(s, h, b)?,
+        })),
+    }
+}
+
+fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
+    if let Some(e) = lookup_key(t, &d.dedup_key)? {
+        return Ok(InsertOutcome::Duplicate {
+            delivery_id: e.delivery_id,
+            answer: e.answer,
         });
     }
     let headers = headers_to_json(&redact_headers(&d.headers))?;
@@ -376,28 +514,48 @@ fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
         ),
         None => (None, None, None),
     };
-    t.execute(
-        "INSERT INTO deliveries (id, dedup_key, tenant, event_type, flow, received_at_ms, headers, \
-         body, verdict, answer_status, answer_headers, answer_body, build_id, replay_of) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        params![
-            d.id.0,
-            d.dedup_key,
-            d.tenant,
-            d.event_type,
-            d.flow,
-            d.received_at_ms,
-            headers,
-            d.body,
-            d.verdict.as_str(),
-            a_status,
-            a_headers,
-            a_body,
-            d.build_id,
-            d.replay_of.as_ref().map(|r| r.0.clone()),
-        ],
+    t.prepare_cached(
+        "INSERT INTO deliveries (id, event_id, dedup_key, tenant, event_type, flow, received_at_ms, \
+         headers, body, verdict, answer_status, answer_headers, answer_body, build_id, replay_of) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)",
+    )?
+    .execute(params![
+        d.id.0,
+        d.event_id,
+        d.dedup_key,
+        d.tenant,
+        d.event_type,
+        d.flow,
+        d.received_at_ms,
+        headers,
+        d.body,
+        d.verdict.as_str(),
+        a_status,
+        a_headers,
+        a_body,
+        d.build_id,
+        d.replay_of.as_ref().map(|r| r.0.clone()),
+    ])?;
+    insert_work(t, &d.id, &d.work, d.received_at_ms)?;
+    append_steps(t, &d.id, None, &d.trace)?;
+    Ok(InsertOutcome::Inserted)
+}
+
+/// Inserts pending work for a delivery, due at `now_ms`, in the given order.
+fn insert_work(t: &Connection, delivery: &DeliveryId, work: &[NewWork], now_ms: i64) -> Result<()> {
+    if work.is_empty() {
+        return Ok(());
+    }
+    let mut seq: i64 = t
+        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM work WHERE delivery_id = ?1")?
+        .query_row(params![delivery.0], |r| r.get(0))?;
+    let mut q = t.prepare_cached(
+        "INSERT INTO work (id, delivery_id, flow, kind, node, state_version, state, status, \
+         attempts, retry_base, due_at_ms, created_at_ms, seq) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, 0, ?8, ?8, ?9)",
     )?;
-    for w in &d.work {
+    for w in work {
+        seq += 1;
         let (kind, node, version, state) = match &w.kind {
             WorkKind::Continue {
                 node,
@@ -411,49 +569,52 @@ fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
             ),
             WorkKind::Start { payload } => ("start", None, None, payload),
         };
-        t.execute(
-            "INSERT INTO work (id, delivery_id, flow, kind, node, state_version, state, status, \
-             attempts, retry_base, due_at_ms, created_at_ms) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, 0, ?8, ?8)",
-            params![
-                WorkId::new_random().0,
-                d.id.0,
-                w.flow,
-                kind,
-                node,
-                version,
-                state,
-                d.received_at_ms
-            ],
-        )?;
+        q.execute(params![
+            WorkId::new_random().0,
+            delivery.0,
+            w.flow,
+            kind,
+            node,
+            version,
+            state,
+            now_ms,
+            seq
+        ])?;
     }
-    append_steps(t, &d.id, &d.trace)?;
-    Ok(InsertOutcome::Inserted)
+    Ok(())
 }
 
-fn append_steps(t: &Connection, id: &DeliveryId, steps: &[TraceRecord]) -> Result<()> {
+/// Appends trace steps to a delivery's path; `from` is the work item and attempt that recorded
+/// them (`None`: the run up to the answer).
+fn append_steps(
+    t: &Connection,
+    id: &DeliveryId,
+    from: Option<(&WorkId, u32)>,
+    steps: &[TraceRecord],
+) -> Result<()> {
     if steps.is_empty() {
         return Ok(());
     }
-    let start: i64 = t.query_row(
-        "SELECT COUNT(*) FROM trace_steps WHERE delivery_id = ?1",
-        params![id.0],
-        |r| r.get(0),
+    let start: i64 = t
+        .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM trace_steps WHERE delivery_id = ?1")?
+        .query_row(params![id.0], |r| r.get(0))?;
+    let mut q = t.prepare_cached(
+        "INSERT INTO trace_steps (delivery_id, seq, work_id, attempt, flow, node, outcome, \
+         duration_us, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     )?;
     for (i, s) in steps.iter().enumerate() {
         let seq = start + i64::try_from(i).unwrap_or(i64::MAX);
-        t.execute(
-            "INSERT INTO trace_steps (delivery_id, seq, node, outcome, duration_us, error) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-            params![
-                id.0,
-                seq,
-                s.node,
-                s.outcome,
-                i64::try_from(s.duration_us).unwrap_or(i64::MAX),
-                s.error
-            ],
-        )?;
+        q.execute(params![
+            id.0,
+            seq,
+            from.map(|(w, _)| w.0.clone()),
+            from.map(|(_, a)| i64::from(a)),
+            s.flow,
+            s.node,
+            s.outcome,
+            s.duration_us.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+            s.error
+        ])?;
     }
     Ok(())
 }
@@ -483,19 +644,36 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// Ends a running attempt of `id` and leaves the work item with the given status fields.
+/// The delivery and current attempt number of work `id` running under `owner`'s lease, or
+/// `LeaseLost`.
+fn held(t: &Connection, id: &WorkId, owner: &str) -> Result<(DeliveryId, u32)> {
+    let row = t
+        .prepare_cached(
+            "SELECT delivery_id, attempts FROM work WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
+        )?
+        .query_row(params![id.0, owner], |r| {
+            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
+        })
+        .optional()?;
+    match row {
+        Some((d, n)) => Ok((DeliveryId(d), to_u32(n))),
+        None => Err(StoreError::LeaseLost(id.clone())),
+    }
+}
+
+/// Ends attempt `number` of `id`.
 fn end_attempt(
-    t: &Transaction<'_>,
+    t: &Connection,
     id: &WorkId,
+    number: u32,
     now_ms: i64,
     result: &str,
     error: Option<&str>,
 ) -> Result<()> {
-    t.execute(
-        "UPDATE attempts SET ended_at_ms = ?2, result = ?3, error = ?4 \
-         WHERE work_id = ?1 AND number = (SELECT attempts FROM work WHERE id = ?1)",
-        params![id.0, now_ms, result, error],
-    )?;
+    t.prepare_cached(
+        "UPDATE attempts SET ended_at_ms = ?3, result = ?4, error = ?5 WHERE work_id = ?1 AND number = ?2",
+    )?
+    .execute(params![id.0, i64::from(number), now_ms, result, error])?;
     Ok(())
 }
 
@@ -506,60 +684,250 @@ const STATUS_EXPR: &str = "CASE \
     WHEN EXISTS (SELECT 1 FROM work w WHERE w.delivery_id = d.id) THEN 'done' \
     ELSE 'answered' END";
 
+const SUMMARY_COLUMNS: &str = "d.id, d.event_id, d.tenant, d.event_type, d.flow, \
+    d.received_at_ms, d.verdict, d.answer_status";
+
 fn summary_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<SummaryRow> {
-    Ok((
-        DeliveryId(r.get(0)?),
-        r.get(1)?,
-        r.get(2)?,
-        r.get(3)?,
-        r.get(4)?,
-        r.get(5)?,
-        r.get(6)?,
-        r.get(7)?,
-        r.get(8)?,
-    ))
+    Ok(SummaryRow {
+        id: r.get(0)?,
+        event_id: r.get(1)?,
+        tenant: r.get(2)?,
+        event_type: r.get(3)?,
+        flow: r.get(4)?,
+        received_at_ms: r.get(5)?,
+        verdict: r.get(6)?,
+        answer_status: r.get(7)?,
+        status: r.get(8)?,
+        replay_of: r.get(9)?,
+    })
 }
 
-type SummaryRow = (
-    DeliveryId,
-    String,
-    String,
-    String,
-    i64,
-    String,
-    Option<i64>,
-    String,
-    Option<String>,
-);
+struct SummaryRow {
+    id: String,
+    event_id: String,
+    tenant: String,
+    event_type: String,
+    flow: String,
+    received_at_ms: i64,
+    verdict: String,
+    answer_status: Option<i64>,
+    status: String,
+    replay_of: Option<String>,
+}
 
 fn summary_from(row: SummaryRow) -> Result<DeliverySummary> {
-    let (id, tenant, event_type, flow, received_at_ms, verdict, status, dstatus, replay_of) = row;
     Ok(DeliverySummary {
-        id,
-        tenant,
-        event_type,
-        flow,
-        received_at_ms,
-        verdict: Verdict::parse(&verdict)?,
-        answer_status: status.and_then(|s| u16::try_from(s).ok()),
-        status: DeliveryStatus::parse(&dstatus)?,
-        replay_of: replay_of.map(DeliveryId),
+        id: DeliveryId(row.id),
+        event_id: row.event_id,
+        tenant: row.tenant,
+        event_type: row.event_type,
+        flow: row.flow,
+        received_at_ms: row.received_at_ms,
+        verdict: Verdict::parse(&row.verdict)?,
+        answer_status: row.answer_status.and_then(|s| u16::try_from(s).ok()),
+        status: DeliveryStatus::parse(&row.status)?,
+        replay_of: row.replay_of.map(DeliveryId),
     })
+}
+
+fn claim_in(t: &Connection, req: &ClaimRequest) -> Result<Vec<ClaimedWork>> {
+    let limited = req.per_flow_limit.is_some() || !req.flow_limits.is_empty();
+    let mut running: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
+    if limited {
+        let mut q = t.prepare_cached(
+            "SELECT flow, COUNT(*) FROM work WHERE status = 'running' GROUP BY flow",
+        )?;
+        let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
+        for row in rows {
+            let (f, n) = row?;
+            running.insert(f, to_u32(n));
+        }
+    }
+    let mut out = Vec::new();
+    let lease_expires_ms = req.now_ms.saturating_add(req.lease_ms);
+    {
+        let mut q = t.prepare_cached(
+            "SELECT w.id, w.delivery_id, w.flow, w.kind, w.node, w.state_version, w.state, \
+             w.attempts, w.retry_base, d.tenant, d.event_type, d.event_id, d.headers \
+             FROM work w JOIN deliveries d ON d.id = w.delivery_id \
+             WHERE w.status = 'pending' AND w.due_at_ms <= ?1 \
+             ORDER BY w.due_at_ms, w.created_at_ms, w.seq, w.id",
+        )?;
+        let mut rows = q.query(params![req.now_ms])?;
+        while out.len() < req.limit as usize {
+            let Some(r) = rows.next()? else { break };
+            let flow: String = r.get(2)?;
+            if limited {
+                let limit = req
+                    .flow_limits
+                    .get(&flow)
+                    .copied()
+                    .or(req.per_flow_limit)
+                    .unwrap_or(u32::MAX);
+                let n = running.entry(flow.clone()).or_insert(0);
+                if *n >= limit {
+                    continue;
+                }
+                *n += 1;
+            }
+            let attempts: i64 = r.get(7)?;
+            let base: i64 = r.get(8)?;
+            out.push(ClaimedWork {
+                id: WorkId(r.get(0)?),
+                delivery_id: DeliveryId(r.get(1)?),
+                base: WorkBase {
+                    tenant: r.get(9)?,
+                    event_type: r.get(10)?,
+                    event_id: r.get(11)?,
+                    headers: headers_from_json(&r.get::<_, String>(12)?)?,
+                },
+                kind: kind_from(&r.get::<_, String>(3)?, r.get(4)?, r.get(5)?, r.get(6)?)?,
+                flow,
+                attempt: to_u32(attempts + 1 - base),
+                lease_expires_ms,
+            });
+        }
+    }
+    let mut lease = t.prepare_cached(
+        "UPDATE work SET status = 'running', attempts = attempts + 1, lease_owner = ?2, \
+         lease_expires_ms = ?3 WHERE id = ?1",
+    )?;
+    let mut attempt = t.prepare_cached(
+        "INSERT INTO attempts (work_id, number, owner, started_at_ms) \
+         SELECT id, attempts, ?2, ?3 FROM work WHERE id = ?1",
+    )?;
+    for w in &out {
+        lease.execute(params![w.id.0, req.owner, lease_expires_ms])?;
+        attempt.execute(params![w.id.0, req.owner, req.now_ms])?;
+    }
+    Ok(out)
+}
+
+fn get_in(t: &Connection, id: &DeliveryId) -> Result<Option<DeliveryDetail>> {
+    let sql = format!(
+        "SELECT {SUMMARY_COLUMNS}, {STATUS_EXPR}, d.replay_of, d.dedup_key, d.headers, d.body, \
+         d.answer_headers, d.answer_body, d.build_id FROM deliveries d WHERE d.id = ?1"
+    );
+    let row = t
+        .prepare_cached(&sql)?
+        .query_row(params![id.0], |r| {
+            Ok((
+                summary_row(r)?,
+                r.get::<_, String>(10)?,
+                r.get::<_, String>(11)?,
+                r.get::<_, Vec<u8>>(12)?,
+                r.get::<_, Option<String>>(13)?,
+                r.get::<_, Option<Vec<u8>>>(14)?,
+                r.get::<_, String>(15)?,
+            ))
+        })
+        .optional()?;
+    let Some((sum, dedup_key, headers, body, ah, ab, build_id)) = row else {
+        return Ok(None);
+    };
+    let answer = answer_from(sum.answer_status, ah, ab)?;
+    let summary = summary_from(sum)?;
+    let mut work = Vec::new();
+    {
+        let mut q = t.prepare_cached(
+            "SELECT id, flow, kind, node, state_version, state, status, attempts, due_at_ms, \
+             lease_owner, last_error FROM work WHERE delivery_id = ?1 ORDER BY seq, id",
+        )?;
+        let mut rows = q.query(params![id.0])?;
+        while let Some(r) = rows.next()? {
+            work.push(WorkRecord {
+                id: WorkId(r.get(0)?),
+                flow: r.get(1)?,
+                kind: kind_from(&r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?)?,
+                status: WorkStatus::parse(&r.get::<_, String>(6)?)?,
+                attempts: to_u32(r.get(7)?),
+                due_at_ms: r.get(8)?,
+                lease_owner: r.get(9)?,
+                last_error: r.get(10)?,
+            });
+        }
+    }
+    let mut attempts = Vec::new();
+    {
+        let mut q = t.prepare_cached(
+            "SELECT a.work_id, a.number, a.owner, a.started_at_ms, a.ended_at_ms, a.result, a.error \
+             FROM attempts a JOIN work w ON w.id = a.work_id WHERE w.delivery_id = ?1 \
+             ORDER BY w.seq, a.work_id, a.number",
+        )?;
+        let rows = q.query_map(params![id.0], |r| {
+            Ok(AttemptRecord {
+                work_id: WorkId(r.get(0)?),
+                number: to_u32(r.get(1)?),
+                owner: r.get(2)?,
+                started_at_ms: r.get(3)?,
+                ended_at_ms: r.get(4)?,
+                result: r.get(5)?,
+                error: r.get(6)?,
+            })
+        })?;
+        for a in rows {
+            attempts.push(a?);
+        }
+    }
+    let mut trace = Vec::new();
+    {
+        let mut q = t.prepare_cached(
+            "SELECT flow, node, outcome, duration_us, error, work_id, attempt FROM trace_steps \
+             WHERE delivery_id = ?1 ORDER BY seq",
+        )?;
+        let rows = q.query_map(params![id.0], |r| {
+            Ok(TraceEntry {
+                step: TraceRecord {
+                    flow: r.get(0)?,
+                    node: r.get(1)?,
+                    outcome: r.get(2)?,
+                    duration_us: r
+                        .get::<_, Option<i64>>(3)?
+                        .map(|d| u64::try_from(d).unwrap_or(0)),
+                    error: r.get(4)?,
+                },
+                work_id: r.get::<_, Option<String>>(5)?.map(WorkId),
+                attempt: r.get::<_, Option<i64>>(6)?.map(to_u32),
+            })
+        })?;
+        for s in rows {
+            trace.push(s?);
+        }
+    }
+    Ok(Some(DeliveryDetail {
+        summary,
+        dedup_key,
+        headers: headers_from_json(&headers)?,
+        body,
+        answer,
+        build_id,
+        work,
+        attempts,
+        trace,
+    }))
 }
 
 impl Store for SqliteStore {
     async fn insert(&self, d: NewDelivery) -> Result<InsertOutcome> {
-        let (tx, rx) = oneshot::channel();
-        self.send(Job::Insert(Box::new(d), tx))?;
-        rx.await.map_err(|_| StoreError::Closed)?
+        self.write(true, move |t| insert_one(t, &d)).await
+    }
+
+    async fn lookup(&self, dedup_key: String) -> Result<Option<Existing>> {
+        self.read(|c| lookup_key(c, &dedup_key))
     }
 
     async fn record_answer(&self, id: DeliveryId, answer: Answer) -> Result<()> {
-        self.run(move |t| {
-            let n = t.execute(
-                "UPDATE deliveries SET answer_status = ?2, answer_headers = ?3, answer_body = ?4 WHERE id = ?1",
-                params![id.0, i64::from(answer.status), headers_to_json(&answer.headers)?, answer.body],
-            )?;
+        self.write(false, move |t| {
+            let n = t
+                .prepare_cached(
+                    "UPDATE deliveries SET answer_status = ?2, answer_headers = ?3, answer_body = ?4 WHERE id = ?1",
+                )?
+                .execute(params![
+                    id.0,
+                    i64::from(answer.status),
+                    headers_to_json(&answer.headers)?,
+                    answer.body
+                ])?;
             if n == 0 {
                 return Err(StoreError::Db(format!("no delivery {id}")));
             }
@@ -569,82 +937,30 @@ impl Store for SqliteStore {
     }
 
     async fn append_trace(&self, id: DeliveryId, steps: Vec<TraceRecord>) -> Result<()> {
-        self.run(move |t| append_steps(t, &id, &steps)).await
+        self.write(false, move |t| append_steps(t, &id, None, &steps))
+            .await
     }
 
     async fn claim(&self, req: ClaimRequest) -> Result<Vec<ClaimedWork>> {
-        self.run(move |t| {
-            let mut running: std::collections::HashMap<String, u32> = std::collections::HashMap::new();
-            if req.per_flow_limit.is_some() {
-                let mut q = t.prepare("SELECT flow, COUNT(*) FROM work WHERE status = 'running' GROUP BY flow")?;
-                let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-                for row in rows {
-                    let (f, n) = row?;
-                    running.insert(f, to_u32(n));
-                }
-            }
-            let mut q = t.prepare(
-                "SELECT id, delivery_id, flow, kind, node, state_version, state, attempts, retry_base \
-                 FROM work WHERE status = 'pending' AND due_at_ms <= ?1 ORDER BY due_at_ms, created_at_ms, id",
-            )?;
-            let mut rows = q.query(params![req.now_ms])?;
-            let mut out = Vec::new();
-            let lease_expires_ms = req.now_ms.saturating_add(req.lease_ms);
-            while out.len() < req.limit as usize {
-                let Some(r) = rows.next()? else { break };
-                let flow: String = r.get(2)?;
-                if let Some(limit) = req.per_flow_limit {
-                    let n = running.entry(flow.clone()).or_insert(0);
-                    if *n >= limit {
-                        continue;
-                    }
-                    *n += 1;
-                }
-                let attempts: i64 = r.get(7)?;
-                let base: i64 = r.get(8)?;
-                out.push(ClaimedWork {
-                    id: WorkId(r.get(0)?),
-                    delivery_id: DeliveryId(r.get(1)?),
-                    kind: kind_from(&r.get::<_, String>(3)?, r.get(4)?, r.get(5)?, r.get(6)?)?,
-                    flow,
-                    attempt: to_u32(attempts + 1 - base),
-                    lease_expires_ms,
-                });
-            }
-            drop(rows);
-            drop(q);
-            for w in &out {
-                t.execute(
-                    "UPDATE work SET status = 'running', attempts = attempts + 1, lease_owner = ?2, \
-                     lease_expires_ms = ?3 WHERE id = ?1",
-                    params![w.id.0, req.owner, lease_expires_ms],
-                )?;
-                t.execute(
-                    "INSERT INTO attempts (work_id, number, owner, started_at_ms) \
-                     SELECT id, attempts, ?2, ?3 FROM work WHERE id = ?1",
-                    params![w.id.0, req.owner, req.now_ms],
-                )?;
-            }
-            Ok(out)
-        })
-        .await
+        self.write(false, move |t| claim_in(t, &req)).await
     }
 
-    async fn complete(&self, id: WorkId, owner: String, now_ms: i64) -> Result<()> {
-        self.run(move |t| {
-            let held: i64 = t.query_row(
-                "SELECT COUNT(*) FROM work WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
-                params![id.0, owner],
-                |r| r.get(0),
-            )?;
-            if held == 0 {
-                return Err(StoreError::LeaseLost(id));
-            }
-            end_attempt(t, &id, now_ms, "ok", None)?;
-            t.execute(
+    async fn complete(
+        &self,
+        id: WorkId,
+        owner: String,
+        now_ms: i64,
+        done: Completion,
+    ) -> Result<()> {
+        self.write(false, move |t| {
+            let (delivery, attempt) = held(t, &id, &owner)?;
+            end_attempt(t, &id, attempt, now_ms, "ok", None)?;
+            t.prepare_cached(
                 "UPDATE work SET status = 'done', lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
-                params![id.0],
-            )?;
+            )?
+            .execute(params![id.0])?;
+            insert_work(t, &delivery, &done.work, now_ms)?;
+            append_steps(t, &delivery, Some((&id, attempt)), &done.trace)?;
             Ok(())
         })
         .await
@@ -657,33 +973,28 @@ impl Store for SqliteStore {
         error: String,
         now_ms: i64,
         retry: Retry,
+        trace: Vec<TraceRecord>,
     ) -> Result<()> {
-        self.run(move |t| {
-            let held: i64 = t.query_row(
-                "SELECT COUNT(*) FROM work WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
-                params![id.0, owner],
-                |r| r.get(0),
-            )?;
-            if held == 0 {
-                return Err(StoreError::LeaseLost(id));
-            }
-            end_attempt(t, &id, now_ms, "error", Some(&error))?;
+        self.write(false, move |t| {
+            let (delivery, attempt) = held(t, &id, &owner)?;
+            end_attempt(t, &id, attempt, now_ms, "error", Some(&error))?;
             let (status, due) = match retry {
                 Retry::At(at) => ("pending", at),
                 Retry::Dead => ("dead", now_ms),
             };
-            t.execute(
+            t.prepare_cached(
                 "UPDATE work SET status = ?2, due_at_ms = ?3, last_error = ?4, lease_owner = NULL, \
                  lease_expires_ms = NULL WHERE id = ?1",
-                params![id.0, status, due, error],
-            )?;
+            )?
+            .execute(params![id.0, status, due, error])?;
+            append_steps(t, &delivery, Some((&id, attempt)), &trace)?;
             Ok(())
         })
         .await
     }
 
     async fn recover_expired(&self, now_ms: i64) -> Result<u64> {
-        self.run(move |t| {
+        self.write(false, move |t| {
             t.execute(
                 "UPDATE attempts SET ended_at_ms = ?1, result = 'lease_expired' WHERE result IS NULL AND \
                  EXISTS (SELECT 1 FROM work w WHERE w.id = attempts.work_id AND w.status = 'running' \
@@ -702,36 +1013,37 @@ impl Store for SqliteStore {
     }
 
     async fn counts(&self) -> Result<Counts> {
-        self.run(|t| {
-            let mut q = t.prepare("SELECT status, COUNT(*) FROM work GROUP BY status")?;
-            let rows = q.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))?;
-            let mut c = Counts::default();
-            for row in rows {
-                let (s, n) = row?;
-                let n = u64::try_from(n).unwrap_or(0);
-                match WorkStatus::parse(&s)? {
-                    WorkStatus::Pending => c.pending = n,
-                    WorkStatus::Running => c.running = n,
-                    WorkStatus::Done => c.done = n,
-                    WorkStatus::Dead => c.dead = n,
-                }
-            }
-            Ok(c)
+        self.read(|t| {
+            let mut q = t.prepare_cached("SELECT COUNT(*) FROM work WHERE status = ?1")?;
+            let mut n = |s: WorkStatus| -> Result<u64> {
+                let c: i64 = q.query_row(params![s.as_str()], |r| r.get(0))?;
+                Ok(u64::try_from(c).unwrap_or(0))
+            };
+            Ok(Counts {
+                pending: n(WorkStatus::Pending)?,
+                running: n(WorkStatus::Running)?,
+                done: n(WorkStatus::Done)?,
+                dead: n(WorkStatus::Dead)?,
+            })
         })
-        .await
     }
 
     async fn list(&self, filter: ListFilter) -> Result<Vec<DeliverySummary>> {
-        self.run(move |t| {
+        self.read(|t| {
             let sql = format!(
-                "SELECT * FROM (SELECT d.id, d.tenant, d.event_type, d.flow, d.received_at_ms, d.verdict, \
-                 d.answer_status, {STATUS_EXPR} AS status, d.replay_of FROM deliveries d) s \
+                "SELECT * FROM (SELECT {SUMMARY_COLUMNS}, {STATUS_EXPR} AS status, d.replay_of \
+                 FROM deliveries d WHERE (?4 IS NULL OR d.event_id = ?4)) s \
                  WHERE (?1 IS NULL OR s.status = ?1) AND (?2 IS NULL OR s.event_type = ?2) \
                  ORDER BY s.received_at_ms DESC, s.id LIMIT ?3"
             );
-            let mut q = t.prepare(&sql)?;
+            let mut q = t.prepare_cached(&sql)?;
             let rows = q.query_map(
-                params![filter.status.map(|s| s.as_str()), filter.event_type, i64::from(filter.limit)],
+                params![
+                    filter.status.map(|s| s.as_str()),
+                    filter.event_type,
+                    i64::from(filter.limit),
+                    filter.event_id
+                ],
                 summary_row,
             )?;
             let mut out = Vec::new();
@@ -740,110 +1052,14 @@ impl Store for SqliteStore {
             }
             Ok(out)
         })
-        .await
     }
 
     async fn get(&self, id: DeliveryId) -> Result<Option<DeliveryDetail>> {
-        self.run(move |t| {
-            let sql = format!(
-                "SELECT d.id, d.tenant, d.event_type, d.flow, d.received_at_ms, d.verdict, d.answer_status, \
-                 {STATUS_EXPR}, d.replay_of, d.dedup_key, d.headers, d.body, d.answer_headers, \
-                 d.answer_body, d.build_id FROM deliveries d WHERE d.id = ?1"
-            );
-            let row = t
-                .query_row(&sql, params![id.0], |r| {
-                    Ok((
-                        summary_row(r)?,
-                        r.get::<_, String>(9)?,
-                        r.get::<_, String>(10)?,
-                        r.get::<_, Vec<u8>>(11)?,
-                        r.get::<_, Option<String>>(12)?,
-                        r.get::<_, Option<Vec<u8>>>(13)?,
-                        r.get::<_, String>(14)?,
-                    ))
-                })
-                .optional()?;
-            let Some((sum, dedup_key, headers, body, ah, ab, build_id)) = row else {
-                return Ok(None);
-            };
-            let answer = answer_from(sum.6, ah, ab)?;
-            let summary = summary_from(sum)?;
-            let mut work = Vec::new();
-            {
-                let mut q = t.prepare(
-                    "SELECT id, flow, kind, node, state_version, state, status, attempts, due_at_ms, \
-                     lease_owner, last_error FROM work WHERE delivery_id = ?1 ORDER BY created_at_ms, id",
-                )?;
-                let mut rows = q.query(params![id.0])?;
-                while let Some(r) = rows.next()? {
-                    work.push(WorkRecord {
-                        id: WorkId(r.get(0)?),
-                        flow: r.get(1)?,
-                        kind: kind_from(&r.get::<_, String>(2)?, r.get(3)?, r.get(4)?, r.get(5)?)?,
-                        status: WorkStatus::parse(&r.get::<_, String>(6)?)?,
-                        attempts: to_u32(r.get(7)?),
-                        due_at_ms: r.get(8)?,
-                        lease_owner: r.get(9)?,
-                        last_error: r.get(10)?,
-                    });
-                }
-            }
-            let mut attempts = Vec::new();
-            {
-                let mut q = t.prepare(
-                    "SELECT a.work_id, a.number, a.owner, a.started_at_ms, a.ended_at_ms, a.result, a.error \
-                     FROM attempts a JOIN work w ON w.id = a.work_id WHERE w.delivery_id = ?1 \
-                     ORDER BY w.created_at_ms, a.work_id, a.number",
-                )?;
-                let rows = q.query_map(params![id.0], |r| {
-                    Ok(AttemptRecord {
-                        work_id: WorkId(r.get(0)?),
-                        number: to_u32(r.get(1)?),
-                        owner: r.get(2)?,
-                        started_at_ms: r.get(3)?,
-                        ended_at_ms: r.get(4)?,
-                        result: r.get(5)?,
-                        error: r.get(6)?,
-                    })
-                })?;
-                for a in rows {
-                    attempts.push(a?);
-                }
-            }
-            let mut trace = Vec::new();
-            {
-                let mut q = t.prepare(
-                    "SELECT node, outcome, duration_us, error FROM trace_steps WHERE delivery_id = ?1 ORDER BY seq",
-                )?;
-                let rows = q.query_map(params![id.0], |r| {
-                    Ok(TraceRecord {
-                        node: r.get(0)?,
-                        outcome: r.get(1)?,
-                        duration_us: u64::try_from(r.get::<_, i64>(2)?).unwrap_or(0),
-                        error: r.get(3)?,
-                    })
-                })?;
-                for s in rows {
-                    trace.push(s?);
-                }
-            }
-            Ok(Some(DeliveryDetail {
-                summary,
-                dedup_key,
-                headers: headers_from_json(&headers)?,
-                body,
-                answer,
-                build_id,
-                work,
-                attempts,
-                trace,
-            }))
-        })
-        .await
+        self.read(|t| get_in(t, &id))
     }
 
     async fn retry_dead(&self, event_type: Option<String>, now_ms: i64) -> Result<u64> {
-        self.run(move |t| {
+        self.write(false, move |t| {
             let n = t.execute(
                 "UPDATE work SET status = 'pending', due_at_ms = ?1, retry_base = attempts \
                  WHERE status = 'dead' AND (?2 IS NULL OR delivery_id IN \
@@ -856,10 +1072,12 @@ impl Store for SqliteStore {
     }
 
     async fn prune(&self, req: PruneRequest) -> Result<u64> {
-        self.run(move |t| {
+        self.write(false, move |t| {
             let keep = req.keep_last.map(|k| i64::try_from(k).unwrap_or(i64::MAX));
             // Candidates: old, or beyond the newest `keep`; never with unfinished or dead work.
-            t.execute_batch("CREATE TEMP TABLE IF NOT EXISTS prune_ids (id TEXT PRIMARY KEY); DELETE FROM prune_ids;")?;
+            t.execute_batch(
+                "CREATE TEMP TABLE IF NOT EXISTS prune_ids (id TEXT PRIMARY KEY); DELETE FROM prune_ids;",
+            )?;
             t.execute(
                 "INSERT INTO prune_ids (id) SELECT d.id FROM deliveries d WHERE \
                  ((?1 IS NOT NULL AND d.received_at_ms < ?1) OR \
@@ -873,9 +1091,18 @@ impl Store for SqliteStore {
                 "DELETE FROM attempts WHERE work_id IN (SELECT w.id FROM work w JOIN prune_ids p ON p.id = w.delivery_id)",
                 [],
             )?;
-            t.execute("DELETE FROM work WHERE delivery_id IN (SELECT id FROM prune_ids)", [])?;
-            t.execute("DELETE FROM trace_steps WHERE delivery_id IN (SELECT id FROM prune_ids)", [])?;
-            let n = t.execute("DELETE FROM deliveries WHERE id IN (SELECT id FROM prune_ids)", [])?;
+            t.execute(
+                "DELETE FROM work WHERE delivery_id IN (SELECT id FROM prune_ids)",
+                [],
+            )?;
+            t.execute(
+                "DELETE FROM trace_steps WHERE delivery_id IN (SELECT id FROM prune_ids)",
+                [],
+            )?;
+            let n = t.execute(
+                "DELETE FROM deliveries WHERE id IN (SELECT id FROM prune_ids)",
+                [],
+            )?;
             t.execute("DELETE FROM prune_ids", [])?;
             Ok(n as u64)
         })

@@ -40,6 +40,17 @@ pub enum Retry {
     Dead,
 }
 
+impl Default for Backoff {
+    /// 1 s base, 10 min cap, 8 attempts (the `worker` defaults in docs/configuration.md).
+    fn default() -> Self {
+        Self {
+            base_ms: 1_000,
+            max_ms: 600_000,
+            max_attempts: 8,
+        }
+    }
+}
+
 impl Backoff {
     /// A checked policy.
     pub fn new(base_ms: u64, max_ms: u64, max_attempts: u32) -> Result<Self, BackoffError> {

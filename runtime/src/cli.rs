@@ -1,5 +1,6 @@
-//! The `hookflow` command line: `serve`, `setup`, `flows`, and the signature tools (`signature`,
-//! `send`, delegated to [`crate::signature::cli`]). Entered from the binary's `main` with the
+//! The `hookflow` command line: `serve`, `setup`, `flows`, `deliveries` (delegated to
+//! [`crate::durable::cli`]), and the signature tools (`signature`, `send`, delegated to
+//! [`crate::signature::cli`]). Entered from the binary's `main` with the
 //! flows compiled into it; builds the tokio runtime here so nothing generic is compiled in the
 //! binary crate.
 //!
@@ -46,6 +47,8 @@ pub enum Command {
     /// Make a running `serve` re-read its configuration (through its admin endpoint); the same
     /// as `kill -HUP <pid>`. Exit 1 if the server refused the file (it keeps the old one).
     Reload(ReloadArgs),
+    /// Look into the delivery store: list, show, replay, retry dead work.
+    Deliveries(crate::durable::cli::DeliveriesArgs),
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,6 +67,10 @@ pub struct ServeArgs {
     /// metrics (GET /metrics), e.g. 127.0.0.1:9090. Off by default; loopback only.
     #[arg(long, env = "HOOKFLOW_ADMIN_LISTEN", value_name = "ADDR")]
     pub admin_listen: Option<String>,
+    /// The state directory: the delivery store (`hookflow.db`). Default: the bundle's `state/`,
+    /// else $XDG_STATE_HOME/hookflow (or ~/.local/state/hookflow).
+    #[arg(long, env = "HOOKFLOW_STATE", value_name = "DIR")]
+    pub state: Option<PathBuf>,
 }
 
 #[derive(Debug, clap::Args)]
@@ -97,6 +104,7 @@ pub fn main(flows: &'static Registry) -> ExitCode {
         Command::Signature(args) => crate::signature::cli::run(args),
         Command::Send(args) => crate::signature::cli::run_send(args),
         Command::Reload(args) => reload(&args),
+        Command::Deliveries(args) => crate::durable::cli::main(args, flows),
     }
 }
 
@@ -109,7 +117,7 @@ fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
     init_logging(args.log_format);
     let overrides = Overrides {
         listen: args.listen,
-        state_dir: None,
+        state_dir: args.state,
     };
     let admin = match args
         .admin_listen
@@ -158,7 +166,10 @@ fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
     match served {
         Ok(()) => ExitCode::SUCCESS,
         // A secret a flow needs is missing: a configuration mistake, like a bad bundle.
-        Err(e @ crate::server::ServerError::Setup(_)) => {
+        Err(
+            e @ (crate::server::ServerError::Setup(_)
+            | crate::server::ServerError::Store(crate::durable::OpenError::Locked(_))),
+        ) => {
             tracing::error!("{e}");
             eprintln!("error: {e}");
             ExitCode::from(2)

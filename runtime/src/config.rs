@@ -10,6 +10,7 @@
 
 use crate::__gen::Registry;
 use crate::allow::{Access, RawAccess};
+use crate::durable::settings::{DurableSettings, RawDurable};
 use crate::signature::{SecretRef, SignatureSpec, Verifier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -23,7 +24,7 @@ use std::time::Duration;
 pub const PROVIDER: &str = "events-webhook";
 /// The bundle's configuration file, inside the bundle directory.
 pub const BUNDLE_FILE: &str = "hookflow.json";
-/// The bundle's state folder (the durable store lives there later).
+/// The bundle's state folder: the durable delivery store (`hookflow.db`).
 pub const STATE_DIR: &str = "state";
 /// The version of the bundle file's format.
 pub const BUNDLE_VERSION: u64 = 1;
@@ -57,6 +58,12 @@ const KEYS: &[&str] = &[
     "client_ip_header",
     "allow_ips",
     "metrics_allow_ips",
+    // crate::durable::settings::KEYS
+    "worker",
+    "retention",
+    "dedup",
+    "max_pending_work",
+    "retry_after_seconds",
 ];
 
 /// A configuration mistake; `key` is the dotted path of the key at fault.
@@ -108,6 +115,9 @@ pub struct RawConfig {
     /// `trusted_proxies`, `client_ip_header`, `allow_ips`, `metrics_allow_ips`.
     #[serde(flatten)]
     pub access: RawAccess,
+    /// `worker`, `retention`, `dedup`, `max_pending_work`, `retry_after_seconds`.
+    #[serde(flatten)]
+    pub durable: RawDurable,
 }
 
 impl Default for RawConfig {
@@ -125,6 +135,7 @@ impl Default for RawConfig {
             max_body_bytes: None,
             request_timeout_seconds: None,
             access: RawAccess::default(),
+            durable: RawDurable::default(),
         }
     }
 }
@@ -259,6 +270,7 @@ impl RawConfig {
             max_body_bytes: opt_u64("max_body_bytes")?,
             request_timeout_seconds: opt_u64("request_timeout_seconds")?,
             access: RawAccess::from_provider_map(&map, PROVIDER)?,
+            durable: RawDurable::from_provider_map(&map, PROVIDER)?,
         })
     }
 
@@ -384,6 +396,7 @@ impl RawConfig {
         };
         let signatures = verifiers(&self.signatures, &key("signatures"))?;
         let access = self.access.check(&self.tenants, PROVIDER)?;
+        let durable = self.durable.check(PROVIDER)?;
         Ok(Config {
             listen,
             enabled: self.enabled,
@@ -397,6 +410,7 @@ impl RawConfig {
             request_timeout: Duration::from_secs(timeout),
             state_dir: None,
             access,
+            durable,
         })
     }
 }
@@ -630,11 +644,35 @@ pub fn load_layers(
         }
         (e, _) => crate::env::rename(e, &applied),
     })?;
-    config.state_dir = overrides
-        .state_dir
-        .clone()
-        .or_else(|| bundle.map(|b| b.join(STATE_DIR)));
+    config.state_dir = Some(state_dir(bundle, overrides.state_dir.as_deref(), env));
     Ok((raw, config))
+}
+
+/// The state directory (the durable store's folder): `--state`, else the bundle's `state/`,
+/// else [`default_state_dir`].
+pub fn state_dir(
+    bundle: Option<&Path>,
+    state: Option<&Path>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> PathBuf {
+    match (state, bundle) {
+        (Some(s), _) => s.to_path_buf(),
+        (None, Some(b)) => b.join(STATE_DIR),
+        (None, None) => default_state_dir(env),
+    }
+}
+
+/// Where `serve` keeps its store without a bundle or `--state`: `$XDG_STATE_HOME/hookflow`, else
+/// `$HOME/.local/state/hookflow`, else `./hookflow-state`.
+pub fn default_state_dir(env: &dyn Fn(&str) -> Option<String>) -> PathBuf {
+    let set = |k: &str| env(k).filter(|v| !v.is_empty());
+    if let Some(x) = set("XDG_STATE_HOME") {
+        return PathBuf::from(x).join("hookflow");
+    }
+    if let Some(h) = set("HOME") {
+        return PathBuf::from(h).join(".local/state/hookflow");
+    }
+    PathBuf::from("hookflow-state")
 }
 
 /// The checked configuration the server runs on. Built only by [`RawConfig::check`].
@@ -657,10 +695,14 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest time a request may take from its headers to its answer (body read included).
     pub request_timeout: Duration,
-    /// The bundle's state folder, when serving from a bundle.
+    /// The state directory (the durable store). [`load`] always sets it (`--state`, the
+    /// bundle's `state/`, or the default); `None` (a configuration built in code) makes the
+    /// server use a temporary directory removed when it stops.
     pub state_dir: Option<PathBuf>,
     /// `allow_ips`, `trusted_proxies`, `metrics_allow_ips` (see [`crate::allow`]).
     pub access: Access,
+    /// The store, workers, retention, dedup and back-pressure settings.
+    pub durable: DurableSettings,
 }
 
 impl Default for Config {
@@ -679,6 +721,7 @@ impl Default for Config {
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
             state_dir: None,
             access: Access::default(),
+            durable: DurableSettings::default(),
         }
     }
 }

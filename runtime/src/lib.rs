@@ -7,6 +7,8 @@
 //! - [`engine`]: running compiled flows, and the work after the answer.
 //! - [`signature`]: webhook signature schemes.
 //! - [`store`]: the durable delivery store (deliveries, work after the answer, attempts, traces).
+//! - [`durable`]: dedup, committing before the answer, the worker pool, retention, replay and the
+//!   `hookflow deliveries` commands.
 //! - [`admin`]: the loopback admin endpoint (`hookflow reload`).
 //! - [`allow`]: `allow_ips` and the client address behind trusted proxies.
 //! - [`env`]: the `HOOKFLOW_*` environment layer of the configuration.
@@ -25,6 +27,7 @@ pub mod allow;
 pub mod backoff;
 pub mod cli;
 pub mod config;
+pub mod durable;
 pub mod engine;
 pub mod env;
 pub mod logging;

@@ -349,7 +349,7 @@ async fn delivery_ids_are_fresh_without_a_sender_id() {
         &server,
         "/events/webhook/demo/echo",
         "application/json",
-        "{}",
+        r#"{"n": 2}"#,
     )
     .await;
     let (a, b) = (
@@ -358,6 +358,17 @@ async fn delivery_ids_are_fresh_without_a_sender_id() {
     );
     assert_eq!(a.len(), 32);
     assert_ne!(a, b);
+    // The same body again, without a sender id, is a repeat (dedup by a hash of the body).
+    let (status, headers, again) = post(
+        &server,
+        "/events/webhook/demo/echo",
+        "application/json",
+        "{}",
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert_eq!(headers["x-hookflow-duplicate"], "true");
+    assert_eq!(again["delivery_id"], a);
 }
 
 #[tokio::test]

@@ -39,6 +39,10 @@ pub enum ApiError {
     ShuttingDown,
     #[error("{} is not allowed to deliver to this URL (allow_ips)", client.map_or_else(|| "the client address (it could not be determined)".to_string(), |ip| format!("the client address {ip}")))]
     IpNotAllowed { client: Option<std::net::IpAddr> },
+    #[error("the delivery could not be stored, so it was not accepted and nothing will be done with it; send it again later")]
+    StoreUnavailable { retry_after: u64 },
+    #[error("too much work is waiting to be processed, so the delivery was not accepted; send it again later")]
+    Overloaded { retry_after: u64 },
 }
 
 impl ApiError {
@@ -60,6 +64,8 @@ impl ApiError {
             ApiError::Flow { .. } => "flow_error",
             ApiError::ShuttingDown => "shutting_down",
             ApiError::IpNotAllowed { .. } => "ip_not_allowed",
+            ApiError::StoreUnavailable { .. } => "store_unavailable",
+            ApiError::Overloaded { .. } => "overloaded",
         }
     }
 
@@ -76,7 +82,9 @@ impl ApiError {
             ApiError::BodyRead | ApiError::MalformedJson(_) => StatusCode::BAD_REQUEST,
             ApiError::Signature(_) | ApiError::SignatureRequired(_) => StatusCode::UNAUTHORIZED,
             ApiError::Flow { .. } => StatusCode::INTERNAL_SERVER_ERROR,
-            ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::ShuttingDown
+            | ApiError::StoreUnavailable { .. }
+            | ApiError::Overloaded { .. } => StatusCode::SERVICE_UNAVAILABLE,
             ApiError::IpNotAllowed { .. } => StatusCode::FORBIDDEN,
         }
     }
@@ -98,6 +106,11 @@ impl IntoResponse for ApiError {
         );
         if self == ApiError::MethodNotAllowed {
             headers.insert(header::ALLOW, HeaderValue::from_static("POST"));
+        }
+        if let ApiError::StoreUnavailable { retry_after } | ApiError::Overloaded { retry_after } =
+            self
+        {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after));
         }
         resp
     }

@@ -17,14 +17,19 @@
 //! signature header values. Every line a delivery logs is in its `delivery` span (its id), and it
 //! is counted in [`crate::metrics`].
 
+mod deliver;
 pub mod error;
 mod ops;
 pub mod request;
 
-use crate::__gen::{Event, Registry, Response as FlowResponse};
+pub use deliver::DUPLICATE_HEADER;
+
+use crate::__gen::Registry;
 use crate::config::{
     Config, SignatureCheck, Tenant, HEADER_READ_TIMEOUT, MAX_HEADERS, MAX_HEADER_BYTES,
 };
+use crate::durable::worker::Workers;
+use crate::durable::{Durable, OpenError};
 use crate::engine::{ActionOptions, DeliveryId, Engine, SetupError};
 use crate::reload::Live;
 use axum::body::Body;
@@ -43,7 +48,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
-use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
 use tracing::Instrument;
 
@@ -67,6 +71,10 @@ pub enum ServerError {
     Join(String),
     #[error(transparent)]
     Setup(#[from] SetupError),
+    #[error("cannot open the delivery store: {0}")]
+    Store(#[from] OpenError),
+    #[error("cannot recover the work a previous run left: {0}")]
+    Recover(crate::store::StoreError),
 }
 
 /// Shared by every request.
@@ -76,8 +84,8 @@ struct AppState {
     flows: &'static Registry,
     engine: Arc<Engine>,
     ready: AtomicBool,
-    /// Work after answers, waited for on shutdown.
-    background: TaskTracker,
+    /// The delivery store; its workers run the work after answers.
+    durable: Arc<Durable>,
 }
 
 /// The given listener (tests pass one bound to port 0), or a new one on `config.listen`.
@@ -106,12 +114,34 @@ pub async fn run(
     let engine = Arc::new(Engine::new(flows, ActionOptions::default())?);
     let listener = bind(&config, listener).await?;
     let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
+    let durable = Arc::new(Durable::open(config.state_dir.as_deref())?);
+    if durable.is_temporary() {
+        tracing::warn!(
+            state_dir = %durable.state_dir().display(),
+            "no state directory configured: deliveries are stored in a temporary directory, removed when the server stops"
+        );
+    } else {
+        tracing::info!(state_dir = %durable.state_dir().display(), "delivery store open");
+    }
+    let workers = Workers::start(
+        durable.clone(),
+        engine.clone(),
+        config.durable.worker.clone(),
+    )
+    .await
+    .map_err(ServerError::Recover)?;
+    let stop_pruning = tokio_util::sync::CancellationToken::new();
+    let pruning = crate::durable::prune::spawn(
+        durable.clone(),
+        config.durable.retention.clone(),
+        stop_pruning.clone(),
+    );
     let state = Arc::new(AppState {
         live,
         flows,
         engine,
         ready: AtomicBool::new(true),
-        background: TaskTracker::new(),
+        durable: durable.clone(),
     });
     let app = router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();
@@ -190,13 +220,11 @@ pub async fn run(
     {
         tracing::warn!("requests still in flight after {SHUTDOWN_GRACE:?}; closing them");
     }
-    state.background.close();
-    if tokio::time::timeout(SHUTDOWN_GRACE, state.background.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!("work after answers still running after {SHUTDOWN_GRACE:?}; abandoning it");
-    }
+    workers.stop(SHUTDOWN_GRACE).await;
+    stop_pruning.cancel();
+    let _ = pruning.await;
+    durable.close().await;
+    drop(state);
     tracing::info!("stopped");
     Ok(())
 }
@@ -338,9 +366,12 @@ async fn webhook_in_span(state: Arc<AppState>, req: Request) -> Response {
     };
     if let Some(id) = &line.delivery_id {
         if let Ok(v) = HeaderValue::from_str(id.as_str()) {
-            response
-                .headers_mut()
-                .insert(HeaderName::from_static(DELIVERY_ID_HEADER), v);
+            // A duplicate's stored answer already names the first delivery.
+            if !response.headers().contains_key(DELIVERY_ID_HEADER) {
+                response
+                    .headers_mut()
+                    .insert(HeaderName::from_static(DELIVERY_ID_HEADER), v);
+            }
         }
     }
     log_delivery(&line, response.status(), started.elapsed());
@@ -500,86 +531,23 @@ async fn handle(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
     let payload = verified.payload(content_type)?;
-    let delivery_id = request::delivery_id(&parts.headers, &payload);
-    if line.delivery_id.is_none() {
-        crate::logging::record_delivery_id(delivery_id.as_str());
-    }
-    line.delivery_id = Some(delivery_id.clone());
-
-    let event = Event::new(
-        tenant.as_str(),
-        &event_type,
-        delivery_id.as_str(),
-        request::flow_headers(&parts.headers),
-        payload,
-    );
-    let run_started = Instant::now();
-    let started = state.engine.start(flow, trigger.target, event).await;
-    crate::metrics::flow_run(
-        flow.name,
-        crate::metrics::Phase::Answer,
-        run_started.elapsed(),
-    );
-    let started = match started {
-        Ok(s) => s,
-        Err(e) => {
-            line.detail = Some(e.to_string());
-            return Err(ApiError::Flow {
-                delivery_id: delivery_id.to_string(),
-            });
-        }
-    };
-    // The seam for the durable store: there, the delivery and `started.work` are committed before
-    // the answer below goes out (503 if that fails), and a worker runs the work from the store.
-    if let (false, Some(base)) = (started.work.is_empty(), started.base) {
-        let engine = state.engine.clone();
-        let work = started.work;
-        state.background.spawn(
-            async move {
-                engine.run_after(&delivery_id, &base, work).await;
-            }
-            .in_current_span(),
-        );
-    }
-    Ok(flow_response(&started.response, line))
-}
-
-/// The flow's answer as HTTP: its status, headers (JSON content type unless it set one), body.
-fn flow_response(r: &FlowResponse, line: &LogLine) -> Response {
-    let delivery = line.delivery_id.as_ref().map_or("-", |d| d.as_str());
-    let status = StatusCode::from_u16(r.status).unwrap_or_else(|_| {
-        tracing::error!(
-            delivery_id = delivery,
-            status = r.status,
-            "flow answered an invalid status; sending 500"
-        );
-        StatusCode::INTERNAL_SERVER_ERROR
-    });
-    let mut resp = Response::new(Body::from(r.body.to_bytes()));
-    *resp.status_mut() = status;
-    let headers = resp.headers_mut();
-    for (name, value) in &r.headers {
-        match (
-            HeaderName::from_bytes(name.as_bytes()),
-            HeaderValue::from_str(value),
-        ) {
-            (Ok(n), Ok(v)) => {
-                headers.append(n, v);
-            }
-            _ => tracing::warn!(
-                delivery_id = delivery,
-                header = %name,
-                "flow answered a header that is not valid HTTP; left out"
-            ),
-        }
-    }
-    if !headers.contains_key(header::CONTENT_TYPE) {
-        headers.insert(
-            header::CONTENT_TYPE,
-            HeaderValue::from_static("application/json"),
-        );
-    }
-    resp
+    deliver::deliver(
+        state,
+        config,
+        deliver::Verified {
+            tenant: &tenant,
+            event_type: &event_type,
+            flow,
+            trigger,
+            headers: &parts.headers,
+            body: verified.body(),
+            payload,
+            verdict: verified.verdict(),
+            algorithm: verifier.map(|v| v.algorithm()),
+        },
+        line,
+    )
+    .await
 }
 
 fn unix_now() -> u64 {

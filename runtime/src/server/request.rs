@@ -89,6 +89,11 @@ impl Verified {
         &self.verdict
     }
 
+    /// The raw body, as received (what the store keeps, and what dedup hashes).
+    pub fn body(&self) -> &Bytes {
+        &self.body
+    }
+
     /// The body as the flow's `event.payload`: JSON parsed; `application/x-www-form-urlencoded`
     /// an object (GitHub's form mode, a lone `payload` field, becomes the JSON inside it);
     /// anything else a string. Without a Content-Type, JSON if it parses, else a string.
@@ -97,7 +102,9 @@ impl Verified {
     }
 }
 
-fn parse_payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+/// The body as `event.payload` for a `Content-Type` (see [`Verified::payload`]); also used to
+/// rebuild the payload of a stored delivery for a replay.
+pub fn parse_payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
     let mime = content_type
         .and_then(|c| c.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase());

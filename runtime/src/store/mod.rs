@@ -399,6 +399,9 @@ pub struct ClaimedWork {
     pub flow: String,
     /// What to run.
     pub kind: WorkKind,
+    /// Its position among its delivery's work items (1-based, in the order they were stored):
+    /// a guard against flows that start each other without end.
+    pub seq: u32,
     /// This attempt's number (1-based, counted since the last retry of dead work): pass it to
     /// [`crate::backoff::Backoff::decide`] when it fails.
     pub attempt: u32,

@@ -748,7 +748,7 @@ fn claim_in(t: &Connection, req: &ClaimRequest) -> Result<Vec<ClaimedWork>> {
     {
         let mut q = t.prepare_cached(
             "SELECT w.id, w.delivery_id, w.flow, w.kind, w.node, w.state_version, w.state, \
-             w.attempts, w.retry_base, d.tenant, d.event_type, d.event_id, d.headers \
+             w.attempts, w.retry_base, d.tenant, d.event_type, d.event_id, d.headers, w.seq \
              FROM work w JOIN deliveries d ON d.id = w.delivery_id \
              WHERE w.status = 'pending' AND w.due_at_ms <= ?1 \
              ORDER BY w.due_at_ms, w.created_at_ms, w.seq, w.id",
@@ -783,6 +783,7 @@ fn claim_in(t: &Connection, req: &ClaimRequest) -> Result<Vec<ClaimedWork>> {
                 },
                 kind: kind_from(&r.get::<_, String>(3)?, r.get(4)?, r.get(5)?, r.get(6)?)?,
                 flow,
+                seq: to_u32(r.get(13)?),
                 attempt: to_u32(attempts + 1 - base),
                 lease_expires_ms,
             });

@@ -1,0 +1,427 @@
+//! The stored form of work after the answer: [`Work`] to [`NewWork`] and back.
+//!
+//! A continuation keeps the run's [`Ctx`] (the delivery as the flow saw it, the outputs of the
+//! nodes that ran, the error in scope, the run's path, flows it asked to start) as JSON with a
+//! version field `v`; a flow started by `async` keeps its payload and path the same way. The
+//! store treats both as opaque bytes. Headers that may carry secrets are redacted in the stored
+//! form, exactly as in the stored request ([`crate::store::redact_headers`]), so a resumed run
+//! sees `[redacted]` where the live one saw a signature or token.
+//!
+//! Version history: 1 — the first. A reader must accept every version it was ever written in;
+//! a newer version than it knows is an error (the work goes dead with that error, and
+//! `deliveries retry-dead` runs it again under a hookflow that knows it).
+
+use crate::__gen::{Ctx, Event, FlowDef, Headers, NodeIx, Registry, Spawn, Value};
+use crate::engine::Work;
+use crate::store::{redact_headers, ClaimedWork, NewWork, WorkBase, WorkKind};
+use serde::{Deserialize, Serialize};
+
+/// The version this build writes.
+pub const STATE_VERSION: u32 = 1;
+
+/// Why stored work cannot be turned back into [`Work`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CodecError {
+    #[error("stored state version {0} is newer than this hookflow understands (it writes {STATE_VERSION})")]
+    UnknownVersion(u32),
+    #[error("the stored work names the flow `{0}`, which is not compiled into this binary")]
+    UnknownFlow(String),
+    #[error("the stored state does not fit flow `{flow}`: {reason}")]
+    Mismatch { flow: String, reason: String },
+    #[error("the stored state cannot be read: {0}")]
+    Corrupt(String),
+    #[error("the state cannot be written: {0}")]
+    Encode(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredEvent {
+    tenant: Value,
+    event_type: Value,
+    delivery_id: Value,
+    /// `[name, value]` pairs, lower-case names, secrets redacted.
+    headers: Vec<(String, String)>,
+    payload: Value,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredSpawn {
+    flow: String,
+    payload: Value,
+    path: String,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredCtx {
+    v: u32,
+    event: StoredEvent,
+    outputs: Vec<Value>,
+    error: Value,
+    path: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    spawns: Vec<StoredSpawn>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct StoredStart {
+    v: u32,
+    payload: Value,
+    path: String,
+}
+
+/// Only the version, read first so a newer layout is reported as such.
+#[derive(Deserialize)]
+struct Versioned {
+    v: u32,
+}
+
+fn redacted(headers: &Headers) -> Vec<(String, String)> {
+    let pairs: Vec<(String, String)> = headers
+        .iter()
+        .map(|(n, v)| (n.to_string(), v.to_string()))
+        .collect();
+    redact_headers(&pairs)
+}
+
+fn headers_from(pairs: &[(String, String)]) -> Headers {
+    let mut h = Headers::new();
+    for (n, v) in pairs {
+        h.push(n, v);
+    }
+    h
+}
+
+/// The stored form of one work item.
+pub fn encode(work: &Work) -> Result<NewWork, CodecError> {
+    match work {
+        Work::Continue { flow, at, ctx } => {
+            let stored = StoredCtx {
+                v: STATE_VERSION,
+                event: StoredEvent {
+                    tenant: ctx.event.tenant.clone(),
+                    event_type: ctx.event.event_type.clone(),
+                    delivery_id: ctx.event.delivery_id.clone(),
+                    headers: redacted(&ctx.event.headers),
+                    payload: ctx.event.payload.clone(),
+                },
+                outputs: ctx.outputs.clone(),
+                error: ctx.error.clone(),
+                path: ctx.path.clone(),
+                spawns: ctx
+                    .spawns
+                    .iter()
+                    .map(|s| StoredSpawn {
+                        flow: s.flow.to_string(),
+                        payload: s.payload.clone(),
+                        path: s.path.clone(),
+                    })
+                    .collect(),
+            };
+            Ok(NewWork {
+                flow: flow.to_string(),
+                kind: WorkKind::Continue {
+                    node: u32::from(*at),
+                    state_version: STATE_VERSION,
+                    state: to_json(&stored)?,
+                },
+            })
+        }
+        Work::Spawn {
+            flow,
+            payload,
+            path,
+        } => {
+            let stored = StoredStart {
+                v: STATE_VERSION,
+                payload: payload.clone(),
+                path: path.clone(),
+            };
+            Ok(NewWork {
+                flow: flow.to_string(),
+                kind: WorkKind::Start {
+                    payload: to_json(&stored)?,
+                },
+            })
+        }
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, CodecError> {
+    serde_json::to_vec(v).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+/// Every item's stored form.
+pub fn encode_all(work: &[Work]) -> Result<Vec<NewWork>, CodecError> {
+    work.iter().map(encode).collect()
+}
+
+/// The delivery a flow started by `async` inherits (payload `null`; the engine sets it).
+pub fn base_event(base: &WorkBase) -> Event {
+    Event::new(
+        &base.tenant,
+        &base.event_type,
+        &base.event_id,
+        headers_from(&base.headers),
+        Value::Null,
+    )
+}
+
+fn version(bytes: &[u8]) -> Result<u32, CodecError> {
+    serde_json::from_slice::<Versioned>(bytes)
+        .map(|v| v.v)
+        .map_err(|e| CodecError::Corrupt(e.to_string()))
+}
+
+fn flow(flows: &'static Registry, name: &str) -> Result<&'static FlowDef, CodecError> {
+    flows
+        .flow(name)
+        .ok_or_else(|| CodecError::UnknownFlow(name.to_string()))
+}
+
+/// A claimed item back as [`Work`] for [`crate::engine::Engine::run_work`].
+pub fn decode(claimed: &ClaimedWork, flows: &'static Registry) -> Result<Work, CodecError> {
+    let def = flow(flows, &claimed.flow)?;
+    match &claimed.kind {
+        WorkKind::Continue {
+            node,
+            state_version,
+            state,
+        } => {
+            let v = version(state)?;
+            if v != *state_version {
+                return Err(CodecError::Corrupt(format!(
+                    "state says version {v}, its row says {state_version}"
+                )));
+            }
+            if v > STATE_VERSION {
+                return Err(CodecError::UnknownVersion(v));
+            }
+            let s: StoredCtx =
+                serde_json::from_slice(state).map_err(|e| CodecError::Corrupt(e.to_string()))?;
+            let at = NodeIx::try_from(*node)
+                .ok()
+                .filter(|n| usize::from(*n) < def.nodes.len())
+                .ok_or_else(|| CodecError::Mismatch {
+                    flow: def.name.to_string(),
+                    reason: format!("it has no node {node}"),
+                })?;
+            if s.outputs.len() != def.nodes.len() {
+                return Err(CodecError::Mismatch {
+                    flow: def.name.to_string(),
+                    reason: format!(
+                        "the state has {} node outputs, the flow has {} nodes (was the flow changed since?)",
+                        s.outputs.len(),
+                        def.nodes.len()
+                    ),
+                });
+            }
+            let mut spawns = Vec::with_capacity(s.spawns.len());
+            for sp in s.spawns {
+                spawns.push(Spawn {
+                    flow: flow(flows, &sp.flow)?.name,
+                    payload: sp.payload,
+                    path: sp.path,
+                });
+            }
+            let ctx = Ctx {
+                event: Event {
+                    tenant: s.event.tenant,
+                    event_type: s.event.event_type,
+                    delivery_id: s.event.delivery_id,
+                    payload: s.event.payload,
+                    headers: headers_from(&s.event.headers),
+                },
+                outputs: s.outputs,
+                error: s.error,
+                spawns,
+                trace: Vec::new(),
+                path: s.path,
+            };
+            Ok(Work::Continue {
+                flow: def.name,
+                at,
+                ctx: Box::new(ctx),
+            })
+        }
+        WorkKind::Start { payload } => {
+            let v = version(payload)?;
+            if v > STATE_VERSION {
+                return Err(CodecError::UnknownVersion(v));
+            }
+            let s: StoredStart =
+                serde_json::from_slice(payload).map_err(|e| CodecError::Corrupt(e.to_string()))?;
+            Ok(Work::Spawn {
+                flow: def.name,
+                payload: s.payload,
+                path: s.path,
+            })
+        }
+    }
+}
+
+/// A fresh run of `flow` from node `at` on `event`, stored as a continuation: how a replay
+/// hands a whole flow run to the workers.
+pub fn fresh_run(flow: &'static FlowDef, at: NodeIx, event: Event) -> Work {
+    Work::Continue {
+        flow: flow.name,
+        at,
+        ctx: Box::new(Ctx::new(event, flow)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::__gen::{NodeDef, Yield};
+    use crate::store::{DeliveryId, WorkId};
+
+    static FLOW: FlowDef = FlowDef {
+        name: "f",
+        version: "1",
+        file: "f.yaml",
+        triggers: &[],
+        nodes: &[
+            NodeDef {
+                id: "a",
+                kind: "http_response",
+                line: 1,
+                edges: &[],
+            },
+            NodeDef {
+                id: "b",
+                kind: "script",
+                line: 2,
+                edges: &[],
+            },
+        ],
+        secrets: &[],
+        run: |_, _| Ok(Yield::Finished),
+    };
+    static FLOWS: Registry = Registry { flows: &[&FLOW] };
+
+    fn event() -> Event {
+        let mut h = Headers::new();
+        h.push("X-Hub-Signature-256", "sha256=abc");
+        h.push("X-GitHub-Event", "push");
+        Event::new("acme", "push", "d-1", h, serde_json::json!({"n": 1}))
+    }
+
+    fn claimed(w: NewWork) -> ClaimedWork {
+        ClaimedWork {
+            id: WorkId("w".into()),
+            delivery_id: DeliveryId("d".into()),
+            base: WorkBase {
+                tenant: "acme".into(),
+                event_type: "push".into(),
+                event_id: "d-1".into(),
+                headers: vec![("x-github-event".into(), "push".into())],
+            },
+            flow: w.flow,
+            kind: w.kind,
+            seq: 1,
+            attempt: 1,
+            lease_expires_ms: 0,
+        }
+    }
+
+    #[test]
+    fn a_continuation_round_trips_with_secrets_redacted() -> Result<(), CodecError> {
+        let mut ctx = Ctx::new(event(), &FLOW);
+        ctx.outputs[0] = serde_json::json!({"status": 202});
+        ctx.path = "/x".into();
+        ctx.error = serde_json::json!({"kind": "eval"});
+        ctx.spawns.push(Spawn {
+            flow: "f",
+            payload: Value::from(2),
+            path: "/x/b".into(),
+        });
+        let work = Work::Continue {
+            flow: "f",
+            at: 1,
+            ctx: Box::new(ctx.clone()),
+        };
+        let stored = encode(&work)?;
+        let text = match &stored.kind {
+            WorkKind::Continue { state, .. } => String::from_utf8_lossy(state).into_owned(),
+            WorkKind::Start { .. } => panic!("a continuation"),
+        };
+        assert!(text.starts_with(r#"{"v":1,"#), "{text}");
+        assert!(!text.contains("sha256=abc"), "secrets never stored: {text}");
+        let back = decode(&claimed(stored), &FLOWS)?;
+        let Work::Continue { flow, at, ctx: got } = back else {
+            panic!("a continuation")
+        };
+        assert_eq!((flow, at), ("f", 1));
+        assert_eq!(got.outputs, ctx.outputs);
+        assert_eq!(got.error, ctx.error);
+        assert_eq!(got.path, "/x");
+        assert_eq!(got.spawns, ctx.spawns);
+        assert_eq!(got.event.payload, ctx.event.payload);
+        assert_eq!(got.event.delivery_id, Value::from("d-1"));
+        assert_eq!(
+            got.event.headers.get("x-hub-signature-256"),
+            Some(&Value::from("[redacted]"))
+        );
+        assert_eq!(
+            got.event.headers.get("x-github-event"),
+            Some(&Value::from("push"))
+        );
+        Ok(())
+    }
+
+    #[test]
+    fn a_spawn_round_trips_and_inherits_the_base() -> Result<(), CodecError> {
+        let work = Work::Spawn {
+            flow: "f",
+            payload: serde_json::json!({"p": [1, 2]}),
+            path: "/go".into(),
+        };
+        let c = claimed(encode(&work)?);
+        assert_eq!(decode(&c, &FLOWS)?, work);
+        let base = base_event(&c.base);
+        assert_eq!(base.delivery_id, Value::from("d-1"));
+        assert_eq!(base.payload, Value::Null);
+        Ok(())
+    }
+
+    #[test]
+    fn unknown_flows_versions_and_shapes_are_errors() {
+        let mut c = claimed(NewWork {
+            flow: "gone".into(),
+            kind: WorkKind::Start {
+                payload: br#"{"v":1,"payload":null,"path":""}"#.to_vec(),
+            },
+        });
+        assert_eq!(
+            decode(&c, &FLOWS),
+            Err(CodecError::UnknownFlow("gone".into()))
+        );
+        c.flow = "f".into();
+        c.kind = WorkKind::Start {
+            payload: br#"{"v":9,"payload":null,"path":""}"#.to_vec(),
+        };
+        assert_eq!(decode(&c, &FLOWS), Err(CodecError::UnknownVersion(9)));
+        c.kind = WorkKind::Start {
+            payload: b"not json".to_vec(),
+        };
+        assert!(matches!(decode(&c, &FLOWS), Err(CodecError::Corrupt(_))));
+        c.kind = WorkKind::Continue {
+            node: 7,
+            state_version: 1,
+            state: br#"{"v":1,"event":{"tenant":"a","event_type":"b","delivery_id":"c","headers":[],"payload":null},"outputs":[null,null],"error":null,"path":""}"#.to_vec(),
+        };
+        assert!(matches!(
+            decode(&c, &FLOWS),
+            Err(CodecError::Mismatch { .. })
+        ));
+        c.kind = WorkKind::Continue {
+            node: 1,
+            state_version: 1,
+            state: br#"{"v":1,"event":{"tenant":"a","event_type":"b","delivery_id":"c","headers":[],"payload":null},"outputs":[null],"error":null,"path":""}"#.to_vec(),
+        };
+        assert!(matches!(
+            decode(&c, &FLOWS),
+            Err(CodecError::Mismatch { .. })
+        ));
+    }
+}

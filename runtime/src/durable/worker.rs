@@ -1,0 +1,304 @@
+//! The worker pool: runs the work after answers from the store.
+//!
+//! One loop claims due work (as many items as there are free slots, under a lease, within the
+//! per-flow limits) and runs each item on its own task through [`Engine::run_work`]. An item
+//! that succeeds is completed together with the work it produced (a continuation, flows started
+//! by `async`) and the path it took, in one transaction; one that fails is retried after a
+//! backoff with full jitter, or becomes dead after `max_attempts` with its error kept. Work that
+//! cannot run at all (a flow this binary lacks, state it cannot read) is dead at once: retrying
+//! would not help until a fixed build runs `deliveries retry-dead`.
+//!
+//! The loop sleeps until a commit wakes it ([`Durable::wake`]), a slot frees, or the poll
+//! interval passes (retries that became due, work another process stored). On start it first
+//! makes work left `running` by a crashed process pending again (this process holds the state
+//! directory's lock, so no other live process can be running it). On stop it claims nothing
+//! more and waits for the running items; items still running after the grace period keep their
+//! lease and run again on the next start.
+
+use super::{codec, trace_records, Durable};
+use crate::backoff::Retry;
+use crate::engine::{Engine, EngineError, MAX_WORK_PER_DELIVERY};
+use crate::store::{now_ms, ClaimRequest, ClaimedWork, Completion, Store, StoreError};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+use tracing::Instrument;
+
+use super::settings::WorkerSettings;
+
+/// Most items claimed in one go.
+const MAX_CLAIM: usize = 256;
+
+/// A running pool; stop it with [`Workers::stop`].
+#[derive(Debug)]
+pub struct Workers {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+struct Pool {
+    durable: Arc<Durable>,
+    engine: Arc<Engine>,
+    settings: WorkerSettings,
+    owner: String,
+    slots: Arc<Semaphore>,
+}
+
+impl Workers {
+    /// Recovers work a crash left running, then starts the pool.
+    pub async fn start(
+        durable: Arc<Durable>,
+        engine: Arc<Engine>,
+        settings: WorkerSettings,
+    ) -> Result<Workers, StoreError> {
+        let recovered = durable.store().recover_expired(i64::MAX).await?;
+        if recovered > 0 {
+            tracing::warn!(
+                recovered,
+                "work left running by a previous process (crash or kill) is pending again"
+            );
+        }
+        let id: [u8; 4] = rand::random();
+        let pool = Arc::new(Pool {
+            slots: Arc::new(Semaphore::new(settings.pool_size)),
+            owner: format!("pid{}-{}", std::process::id(), hex::encode(id)),
+            durable,
+            engine,
+            settings,
+        });
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(run(pool, stop.clone()));
+        Ok(Workers { stop, task })
+    }
+
+    /// Claims nothing more, and waits up to `grace` for the running items. Items still running
+    /// then keep their lease: the next start runs them again.
+    pub async fn stop(self, grace: Duration) {
+        self.stop.cancel();
+        if tokio::time::timeout(grace, self.task).await.is_err() {
+            tracing::warn!(
+                "work after answers still running after {grace:?}; it runs again on the next start"
+            );
+        }
+    }
+}
+
+async fn run(pool: Arc<Pool>, stop: CancellationToken) {
+    let running = TaskTracker::new();
+    let mut last_refresh = tokio::time::Instant::now() - pool.settings.poll_interval;
+    loop {
+        if stop.is_cancelled() {
+            break;
+        }
+        if last_refresh.elapsed() >= pool.settings.poll_interval {
+            refresh_counts(&pool.durable).await;
+            last_refresh = tokio::time::Instant::now();
+        }
+        let free = pool.slots.available_permits();
+        if free == 0 {
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = pool.durable.woken() => continue,
+                () = tokio::time::sleep(pool.settings.poll_interval) => continue,
+            }
+        }
+        let want = free.min(MAX_CLAIM);
+        let claimed = pool
+            .durable
+            .store()
+            .claim(ClaimRequest {
+                owner: pool.owner.clone(),
+                limit: u32::try_from(want).unwrap_or(u32::MAX),
+                lease_ms: i64::try_from(pool.settings.lease.as_millis()).unwrap_or(i64::MAX),
+                now_ms: now_ms(),
+                per_flow_limit: Some(
+                    pool.settings
+                        .flow_concurrency
+                        .unwrap_or(u32::try_from(pool.settings.pool_size).unwrap_or(u32::MAX)),
+                ),
+                flow_limits: pool.settings.flow_limits.clone(),
+            })
+            .await;
+        let got = match claimed {
+            Ok(items) => items,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot claim work from the store; trying again");
+                tokio::select! {
+                    () = stop.cancelled() => break,
+                    () = tokio::time::sleep(pool.settings.poll_interval) => continue,
+                }
+            }
+        };
+        let n = got.len();
+        for item in got {
+            let Ok(permit) = pool.slots.clone().acquire_owned().await else {
+                break;
+            };
+            let p = pool.clone();
+            let span = crate::logging::delivery_span();
+            span.record("delivery_id", tracing::field::display(&item.base.event_id));
+            running.spawn(
+                async move {
+                    run_item(&p, item).await;
+                    drop(permit);
+                    p.durable.wake();
+                }
+                .instrument(span),
+            );
+        }
+        if n < want {
+            // Nothing more is due now: sleep until woken, or the next poll.
+            tokio::select! {
+                () = stop.cancelled() => break,
+                () = pool.durable.woken() => {}
+                () = tokio::time::sleep(pool.settings.poll_interval) => {}
+            }
+        }
+    }
+    running.close();
+    running.wait().await;
+}
+
+async fn refresh_counts(durable: &Durable) {
+    match durable.store().counts().await {
+        Ok(c) => {
+            durable.set_backlog(c.pending + c.running);
+            crate::metrics::work_counts(c.pending, c.running, c.dead);
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count the work in the store"),
+    }
+}
+
+/// Runs one claimed item and records its outcome.
+async fn run_item(pool: &Pool, item: ClaimedWork) {
+    let store = pool.durable.store();
+    let flows = pool.engine.flows();
+    let work = match codec::decode(&item, flows) {
+        Ok(w) => w,
+        Err(e) => {
+            let msg = format!("cannot run: {e}");
+            tracing::error!(flow = %item.flow, work = %item.id, error = %msg, "work is dead");
+            crate::metrics::dead(metric_flow(flows, &item.flow));
+            report(
+                store
+                    .fail(
+                        item.id.clone(),
+                        pool.owner.clone(),
+                        msg,
+                        now_ms(),
+                        Retry::Dead,
+                        vec![],
+                    )
+                    .await,
+                &item,
+            );
+            return;
+        }
+    };
+    let base = codec::base_event(&item.base);
+    let ran = pool.engine.run_work(&base, work).await;
+    let flow_name = ran.flow.map_or(item.flow.as_str(), |f| f.name);
+    let trace = trace_records(ran.flow, &ran.trace);
+    let now = now_ms();
+    // (error, permanent): a permanent failure is dead at once.
+    let (error, permanent) = match ran.result {
+        Ok(more) => {
+            let total = usize::try_from(item.seq).unwrap_or(usize::MAX) + more.len();
+            if total > MAX_WORK_PER_DELIVERY {
+                (
+                    format!("more than {MAX_WORK_PER_DELIVERY} work items for one delivery (flows starting each other without end?)"),
+                    true,
+                )
+            } else {
+                match codec::encode_all(&more) {
+                    Ok(work) => {
+                        let produced = !work.is_empty();
+                        let r = store
+                            .complete(
+                                item.id.clone(),
+                                pool.owner.clone(),
+                                now,
+                                Completion { work, trace },
+                            )
+                            .await;
+                        if r.is_ok() && produced {
+                            pool.durable.wake();
+                        }
+                        report(r, &item);
+                        return;
+                    }
+                    Err(e) => (format!("cannot store the work it produced: {e}"), true),
+                }
+            }
+        }
+        Err(e) => {
+            let permanent = matches!(e, EngineError::UnknownFlow(_) | EngineError::BadNode { .. });
+            (e.to_string(), permanent)
+        }
+    };
+    let retry = if permanent {
+        Retry::Dead
+    } else {
+        pool.settings
+            .backoff
+            .decide(item.attempt, now, &mut || rand::random::<f64>())
+    };
+    match retry {
+        Retry::At(at) => {
+            crate::metrics::retry(metric_flow(flows, flow_name));
+            tracing::warn!(
+                flow = flow_name,
+                work = %item.id,
+                attempt = item.attempt,
+                retry_in_ms = at - now,
+                error = %error,
+                "work after the answer failed; retrying"
+            );
+        }
+        Retry::Dead => {
+            crate::metrics::dead(metric_flow(flows, flow_name));
+            tracing::error!(
+                flow = flow_name,
+                work = %item.id,
+                attempt = item.attempt,
+                error = %error,
+                "work after the answer failed for the last time; it is dead (see `hookflow deliveries list --status dead`)"
+            );
+        }
+    }
+    report(
+        store
+            .fail(
+                item.id.clone(),
+                pool.owner.clone(),
+                error,
+                now,
+                retry,
+                trace,
+            )
+            .await,
+        &item,
+    );
+}
+
+/// A compiled flow's name for metric labels (bounded), else `other`.
+fn metric_flow(flows: &crate::__gen::Registry, name: &str) -> &'static str {
+    flows.flow(name).map_or(crate::metrics::OTHER, |f| f.name)
+}
+
+fn report(r: Result<(), StoreError>, item: &ClaimedWork) {
+    match r {
+        Ok(()) => {}
+        Err(StoreError::LeaseLost(_)) => tracing::warn!(
+            work = %item.id,
+            "the work's lease was lost while it ran (recovered by another process); its outcome is not recorded here"
+        ),
+        Err(e) => tracing::error!(
+            work = %item.id,
+            error = %e,
+            "cannot record the outcome of work; it stays running until its lease is recovered (next start)"
+        ),
+    }
+}

@@ -22,7 +22,7 @@ use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use tokio::sync::oneshot;
 
 use super::{
@@ -236,8 +236,8 @@ impl SqliteStore {
             "NORMAL"
         };
         conn.execute_batch(&format!(
-            "PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; PRAGMA foreign_keys=ON; \
-             PRAGMA busy_timeout=5000;"
+            "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; \
+             PRAGMA foreign_keys=ON;"
         ))
         .map_err(|e| open_err(&path, e))?;
         let mode: String = conn
@@ -247,7 +247,9 @@ impl SqliteStore {
             return Err(open_err(&path, format!("journal_mode is {mode}, not wal")));
         }
         {
-            let t = conn.transaction().map_err(|e| open_err(&path, e))?;
+            let t = conn
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(|e| open_err(&path, e))?;
             t.execute_batch(SCHEMA).map_err(|e| open_err(&path, e))?;
             let version: String = t
                 .query_row(
@@ -400,7 +402,10 @@ fn commit_group(
 ) {
     let began = Instant::now();
     let has_insert = batch.iter().any(|j| j.is_insert());
-    let mut t = match conn.transaction() {
+    // IMMEDIATE: take the write lock first (waiting up to busy_timeout for another process,
+    // e.g. `hookflow deliveries retry-dead`), so that a read-then-write job never fails with
+    // SQLITE_BUSY_SNAPSHOT because someone else committed in between.
+    let mut t = match conn.transaction_with_behavior(TransactionBehavior::Immediate) {
         Ok(t) => t,
         Err(e) => {
             let msg = e.to_string();

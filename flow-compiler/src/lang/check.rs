@@ -95,7 +95,7 @@ impl Typed {
 
 const BUILTINS: [&str; 4] = ["event", "headers", "nodes", "error"];
 const EVENT_FIELDS: [&str; 5] = ["payload", "headers", "tenant", "event_type", "delivery_id"];
-const ERROR_FIELDS: [&str; 2] = ["kind", "message"];
+const ERROR_FIELDS: [&str; 3] = ["kind", "message", "node"];
 
 /// Signature of a method: argument count, receiver kinds, argument kinds.
 struct MethodSig {

@@ -8,7 +8,8 @@
 
 use crate::__gen::Registry;
 use crate::config::{self, ConfigError, Overrides};
-use clap::{Parser, Subcommand, ValueEnum};
+use crate::reload::{Live, Source};
+use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -29,8 +30,9 @@ pub enum Command {
     /// Run the webhook server (POST /events/webhook/{tenant}/{event_type}).
     ///
     /// Without BUNDLE_DIR it runs on the embedded defaults: 127.0.0.1:8080, provider enabled,
-    /// public_base_url http://127.0.0.1:8080, no signature checks. Log filtering with RUST_LOG
-    /// (default `info`).
+    /// public_base_url http://127.0.0.1:8080, no signature checks. Every bundle setting can also
+    /// come from a HOOKFLOW_* variable (docs/configuration.md). Log filtering with HOOKFLOW_LOG or
+    /// RUST_LOG (default `info`). SIGHUP reloads the configuration without a restart.
     Serve(ServeArgs),
     /// Validate an answers.json and write a bundle directory that `serve` runs from; prints the
     /// webhook URLs to register. Exit code 2 (and nothing written) if the answers are invalid.
@@ -41,18 +43,34 @@ pub enum Command {
     Signature(crate::signature::cli::SignatureArgs),
     /// Send one (optionally signed) delivery to a running hookflow.
     Send(crate::signature::cli::SendArgs),
+    /// Make a running `serve` re-read its configuration (through its admin endpoint); the same
+    /// as `kill -HUP <pid>`. Exit 1 if the server refused the file (it keeps the old one).
+    Reload(ReloadArgs),
 }
 
 #[derive(Debug, clap::Args)]
 pub struct ServeArgs {
     /// A bundle directory written by `hookflow setup`.
+    #[arg(env = "HOOKFLOW_BUNDLE")]
     pub bundle_dir: Option<PathBuf>,
-    /// Address to listen on (overrides the bundle's `listen`), e.g. 0.0.0.0:8080.
-    #[arg(long, env = "HOOKFLOW_LISTEN", value_name = "ADDR")]
+    /// Address to listen on, e.g. 0.0.0.0:8080 (overrides HOOKFLOW_LISTEN and the bundle's
+    /// `listen`).
+    #[arg(long, value_name = "ADDR")]
     pub listen: Option<String>,
     /// Log format.
     #[arg(long, value_enum, default_value_t = LogFormat::Text, env = "HOOKFLOW_LOG_FORMAT")]
     pub log_format: LogFormat,
+    /// Also listen on this loopback address for `hookflow reload` (POST /reload) and private
+    /// metrics (GET /metrics), e.g. 127.0.0.1:9090. Off by default; loopback only.
+    #[arg(long, env = "HOOKFLOW_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+}
+
+#[derive(Debug, clap::Args)]
+pub struct ReloadArgs {
+    /// The admin address `serve --admin-listen` was given.
+    #[arg(long, env = "HOOKFLOW_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin: String,
 }
 
 #[derive(Debug, clap::Args)]
@@ -64,13 +82,7 @@ pub struct SetupArgs {
     pub bundle_dir: PathBuf,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum LogFormat {
-    /// Human-readable lines.
-    Text,
-    /// One JSON object per line.
-    Json,
-}
+pub use crate::logging::LogFormat;
 
 /// Runs the command line with the flows compiled into this binary.
 pub fn main(flows: &'static Registry) -> ExitCode {
@@ -84,23 +96,13 @@ pub fn main(flows: &'static Registry) -> ExitCode {
         }
         Command::Signature(args) => crate::signature::cli::run(args),
         Command::Send(args) => crate::signature::cli::run_send(args),
+        Command::Reload(args) => reload(&args),
     }
 }
 
-/// Installs the global `tracing` subscriber: RUST_LOG filter (default `info`), text or JSON lines.
+/// Installs the global `tracing` subscriber (see [`crate::logging::init`]).
 pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    // A second install (tests) is not an error worth reporting.
-    let _ = match format {
-        LogFormat::Text => builder.try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-    };
+    crate::logging::init(format);
 }
 
 fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
@@ -109,8 +111,25 @@ fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
         listen: args.listen,
         state_dir: None,
     };
-    let config = match config::load(args.bundle_dir.as_deref(), &overrides) {
-        Ok(c) => c,
+    let admin = match args
+        .admin_listen
+        .as_deref()
+        .map(crate::admin::parse_addr)
+        .transpose()
+    {
+        Ok(a) => a,
+        Err(message) => {
+            return config_error(&ConfigError::Invalid {
+                key: "--admin-listen / HOOKFLOW_ADMIN_LISTEN".to_string(),
+                message,
+            })
+        }
+    };
+    let live = match Live::load(Source {
+        bundle: args.bundle_dir.clone(),
+        overrides,
+    }) {
+        Ok(l) => l,
         Err(e) => return config_error(&e),
     };
     let rt = match tokio::runtime::Builder::new_multi_thread()
@@ -123,7 +142,20 @@ fn serve(args: ServeArgs, flows: &'static Registry) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    match rt.block_on(crate::server::run(config, flows, None, shutdown_signal())) {
+    let served = rt.block_on(async {
+        if let Some(addr) = admin {
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|source| crate::server::ServerError::Bind { addr, source })?;
+            let bound = listener.local_addr().unwrap_or(addr);
+            tracing::info!("admin endpoint on http://{bound} (POST /reload, GET /metrics)");
+            tokio::spawn(crate::admin::serve(listener, live.clone(), flows));
+        }
+        #[cfg(unix)]
+        tokio::spawn(crate::reload::reload_on_sighup(live.clone(), flows));
+        crate::server::run(live, flows, None, shutdown_signal()).await
+    });
+    match served {
         Ok(()) => ExitCode::SUCCESS,
         // A secret a flow needs is missing: a configuration mistake, like a bad bundle.
         Err(e @ crate::server::ServerError::Setup(_)) => {
@@ -160,6 +192,50 @@ async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => tracing::info!("SIGINT received"),
         () = term => tracing::info!("SIGTERM received"),
+    }
+}
+
+/// `hookflow reload`: 0 reloaded (warnings on stderr), 1 refused or unreachable, 2 bad address.
+fn reload(args: &ReloadArgs) -> ExitCode {
+    let addr = match crate::admin::parse_addr(&args.admin) {
+        Ok(a) => a,
+        Err(message) => {
+            return config_error(&ConfigError::Invalid {
+                key: "--admin / HOOKFLOW_ADMIN_LISTEN".to_string(),
+                message,
+            })
+        }
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match rt.block_on(crate::admin::request_reload(addr)) {
+        Ok(crate::admin::ReloadOutcome::Reloaded(v)) => {
+            let changed: Vec<&str> = v["changed"]
+                .as_array()
+                .map(|a| a.iter().filter_map(|c| c.as_str()).collect())
+                .unwrap_or_default();
+            if changed.is_empty() {
+                eprintln!("reloaded (no key changed; file: secrets were re-read)");
+            } else {
+                eprintln!("reloaded; changed: {}", changed.join(", "));
+            }
+            for w in v["warnings"].as_array().into_iter().flatten() {
+                eprintln!("warning: {}", w.as_str().unwrap_or_default());
+            }
+            ExitCode::SUCCESS
+        }
+        Ok(crate::admin::ReloadOutcome::Refused(m)) | Err(m) => {
+            eprintln!("error: {m}");
+            ExitCode::from(1)
+        }
     }
 }
 

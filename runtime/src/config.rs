@@ -2,13 +2,14 @@
 //! `hookflow setup` writes from it, and the checked [`Config`] the server runs on.
 //!
 //! Layers, lowest first: embedded defaults, the bundle's `hookflow.json`, the environment
-//! (`HOOKFLOW_LISTEN`), command-line flags. The raw, user-written form ([`RawConfig`]) is
+//! (`HOOKFLOW_*`, see [`crate::env`]), command-line flags. The raw, user-written form ([`RawConfig`]) is
 //! validated exactly once, at start, into [`Config`] (like ripgrep's `LowArgs` → `HiArgs`):
 //! every signature spec becomes a ready [`Verifier`] (secrets resolved), every error names the
 //! key at fault (`events-webhook.signatures.github.secret: ...`), and nothing downstream has to
 //! re-check anything.
 
 use crate::__gen::Registry;
+use crate::allow::{Access, RawAccess};
 use crate::signature::{SecretRef, SignatureSpec, Verifier};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -51,6 +52,11 @@ const KEYS: &[&str] = &[
     "listen",
     "max_body_bytes",
     "request_timeout_seconds",
+    // crate::allow::KEYS
+    "trusted_proxies",
+    "client_ip_header",
+    "allow_ips",
+    "metrics_allow_ips",
 ];
 
 /// A configuration mistake; `key` is the dotted path of the key at fault.
@@ -99,6 +105,9 @@ pub struct RawConfig {
     pub max_body_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_seconds: Option<u64>,
+    /// `trusted_proxies`, `client_ip_header`, `allow_ips`, `metrics_allow_ips`.
+    #[serde(flatten)]
+    pub access: RawAccess,
 }
 
 impl Default for RawConfig {
@@ -115,6 +124,7 @@ impl Default for RawConfig {
             listen: None,
             max_body_bytes: None,
             request_timeout_seconds: None,
+            access: RawAccess::default(),
         }
     }
 }
@@ -248,6 +258,7 @@ impl RawConfig {
             listen: opt_string("listen")?,
             max_body_bytes: opt_u64("max_body_bytes")?,
             request_timeout_seconds: opt_u64("request_timeout_seconds")?,
+            access: RawAccess::from_provider_map(&map, PROVIDER)?,
         })
     }
 
@@ -372,6 +383,7 @@ impl RawConfig {
             ),
         };
         let signatures = verifiers(&self.signatures, &key("signatures"))?;
+        let access = self.access.check(&self.tenants, PROVIDER)?;
         Ok(Config {
             listen,
             enabled: self.enabled,
@@ -384,6 +396,7 @@ impl RawConfig {
             max_body_bytes,
             request_timeout: Duration::from_secs(timeout),
             state_dir: None,
+            access,
         })
     }
 }
@@ -425,9 +438,12 @@ pub struct RawTenant {
     /// Overrides the global `require_signature` for this tenant.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_signature: Option<bool>,
+    /// The networks that may deliver for this tenant (CIDRs), see [`crate::allow`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_ips: Option<Vec<String>>,
 }
 
-const TENANT_KEYS: &[&str] = &["signatures", "require_signature"];
+const TENANT_KEYS: &[&str] = &["signatures", "require_signature", "allow_ips"];
 
 /// One `tenants.<tenant>` entry, with errors naming `tenants.<tenant>.<key>`.
 fn raw_tenant(v: &Value, key: &str) -> Result<RawTenant, ConfigError> {
@@ -438,7 +454,7 @@ fn raw_tenant(v: &Value, key: &str) -> Result<RawTenant, ConfigError> {
             return Err(ConfigError::invalid(
                 key,
                 format!(
-                    "expected an object with `signatures` and/or `require_signature`, got {other}"
+                    "expected an object with `signatures`, `require_signature` and/or `allow_ips`, got {other}"
                 ),
             ))
         }
@@ -456,9 +472,14 @@ fn raw_tenant(v: &Value, key: &str) -> Result<RawTenant, ConfigError> {
         None | Some(Value::Null) => None,
         Some(v) => Some(boolean(v, &format!("{key}.require_signature"))?),
     };
+    let allow_ips = match map.get("allow_ips") {
+        None | Some(Value::Null) => None,
+        Some(v) => Some(crate::allow::string_list(v, &format!("{key}.allow_ips"))?),
+    };
     Ok(RawTenant {
         signatures,
         require_signature,
+        allow_ips,
     })
 }
 
@@ -568,37 +589,52 @@ fn parse_listen(s: &str) -> Result<SocketAddr, String> {
         .ok_or_else(|| format!("`{s}` is not an address like 127.0.0.1:8080 or 0.0.0.0:8080"))
 }
 
-/// Overrides applied on top of the bundle (environment and flags), already merged by clap.
+/// Overrides applied on top of the bundle and the environment: the command-line flags.
 #[derive(Debug, Clone, Default)]
 pub struct Overrides {
     pub listen: Option<String>,
     pub state_dir: Option<PathBuf>,
 }
 
-/// Loads the layers (defaults or bundle, then overrides) and checks them once.
+/// Loads the layers (defaults or bundle, then `HOOKFLOW_*` variables, then flags) and checks
+/// them once.
 pub fn load(bundle: Option<&Path>, overrides: &Overrides) -> Result<Config, ConfigError> {
+    load_layers(bundle, overrides, &crate::env::process).map(|(_, config)| config)
+}
+
+/// [`load`] with a given environment; also returns the merged raw configuration (what a reload
+/// compares and reports).
+pub fn load_layers(
+    bundle: Option<&Path>,
+    overrides: &Overrides,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<(RawConfig, Config), ConfigError> {
     let mut raw = match bundle {
         Some(dir) => RawConfig::from_bundle(dir)?,
         None => RawConfig::default(),
     };
+    let applied = crate::env::apply(&mut raw, env)?;
+    let from_env = |key: &str| applied.iter().any(|v| v.key == key);
     if let Some(l) = &overrides.listen {
         raw.listen = Some(l.clone());
-        // On embedded defaults the public URL follows the address (there is nothing else to go by).
-        if bundle.is_none() && parse_listen(l).is_ok() {
+    }
+    // On embedded defaults the public URL follows the address (there is nothing else to go by).
+    if let (None, false, Some(l)) = (bundle, from_env("public_base_url"), &raw.listen) {
+        if parse_listen(l).is_ok() {
             raw.public_base_url = format!("http://{l}");
         }
     }
     let mut config = raw.check().map_err(|e| match (e, &overrides.listen) {
         (ConfigError::Invalid { key, message }, Some(_)) if key.ends_with(".listen") => {
-            ConfigError::invalid("--listen / HOOKFLOW_LISTEN", message)
+            ConfigError::invalid("--listen", message)
         }
-        (e, _) => e,
+        (e, _) => crate::env::rename(e, &applied),
     })?;
     config.state_dir = overrides
         .state_dir
         .clone()
         .or_else(|| bundle.map(|b| b.join(STATE_DIR)));
-    Ok(config)
+    Ok((raw, config))
 }
 
 /// The checked configuration the server runs on. Built only by [`RawConfig::check`].
@@ -623,6 +659,8 @@ pub struct Config {
     pub request_timeout: Duration,
     /// The bundle's state folder, when serving from a bundle.
     pub state_dir: Option<PathBuf>,
+    /// `allow_ips`, `trusted_proxies`, `metrics_allow_ips` (see [`crate::allow`]).
+    pub access: Access,
 }
 
 impl Default for Config {
@@ -640,6 +678,7 @@ impl Default for Config {
             max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
             state_dir: None,
+            access: Access::default(),
         }
     }
 }

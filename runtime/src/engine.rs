@@ -208,7 +208,9 @@ impl Engine {
             },
         };
         ctx.trace.clear();
+        let began = std::time::Instant::now();
         let result = self.drive(flow, &mut ctx, at).await;
+        crate::metrics::flow_run(flow.name, crate::metrics::Phase::After, began.elapsed());
         let trace = std::mem::take(&mut ctx.trace);
         let result = result.map(|stop| {
             let then = match stop {

@@ -7,6 +7,12 @@
 //! - [`engine`]: running compiled flows, and the work after the answer.
 //! - [`signature`]: webhook signature schemes.
 //! - [`store`]: the durable delivery store (deliveries, work after the answer, attempts, traces).
+//! - [`admin`]: the loopback admin endpoint (`hookflow reload`).
+//! - [`allow`]: `allow_ips` and the client address behind trusted proxies.
+//! - [`env`]: the `HOOKFLOW_*` environment layer of the configuration.
+//! - [`logging`]: text/JSON log lines, filters, the per-delivery span.
+//! - [`reload`]: the live configuration, swapped on SIGHUP.
+//! - [`metrics`]: Prometheus metrics (`GET /metrics`).
 //! - [`backoff`]: exponential backoff with full jitter for retried work.
 
 #[doc(hidden)]
@@ -14,10 +20,16 @@
 pub mod __gen;
 
 pub mod actions;
+pub mod admin;
+pub mod allow;
 pub mod backoff;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod env;
+pub mod logging;
+pub mod metrics;
+pub mod reload;
 pub mod server;
 pub mod signature;
 pub mod store;

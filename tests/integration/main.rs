@@ -2,6 +2,7 @@
 //! server on port 0 and talk to it over a socket.
 
 mod flows;
+mod ops;
 mod server;
 mod setup;
 mod signatures;

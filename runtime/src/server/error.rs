@@ -37,6 +37,8 @@ pub enum ApiError {
     Flow { delivery_id: String },
     #[error("the server is shutting down")]
     ShuttingDown,
+    #[error("{} is not allowed to deliver to this URL (allow_ips)", client.map_or_else(|| "the client address (it could not be determined)".to_string(), |ip| format!("the client address {ip}")))]
+    IpNotAllowed { client: Option<std::net::IpAddr> },
 }
 
 impl ApiError {
@@ -57,6 +59,7 @@ impl ApiError {
             ApiError::MalformedJson(_) => "malformed_json",
             ApiError::Flow { .. } => "flow_error",
             ApiError::ShuttingDown => "shutting_down",
+            ApiError::IpNotAllowed { .. } => "ip_not_allowed",
         }
     }
 
@@ -74,6 +77,7 @@ impl ApiError {
             ApiError::Signature(_) | ApiError::SignatureRequired(_) => StatusCode::UNAUTHORIZED,
             ApiError::Flow { .. } => StatusCode::INTERNAL_SERVER_ERROR,
             ApiError::ShuttingDown => StatusCode::SERVICE_UNAVAILABLE,
+            ApiError::IpNotAllowed { .. } => StatusCode::FORBIDDEN,
         }
     }
 }

@@ -1,19 +1,24 @@
-//! The HTTP server: `POST /events/webhook/{tenant}/{event_type}`, `/healthz`, `/readyz`.
+//! The HTTP server: `POST /events/webhook/{tenant}/{event_type}`, `/healthz`, `/readyz`,
+//! `/metrics`.
 //!
-//! [`run`] takes a checked [`Config`], the compiled flows and optionally an already bound
-//! listener (tests bind port 0), and serves until its `shutdown` future completes; then it stops
-//! accepting, lets requests in flight finish and waits for the work after their answers.
-//! Connections are served by hyper's HTTP/1 builder with a header read timeout and header size
-//! limits; each request has an overall timeout and a body size limit, so no client can hang or
-//! exhaust the server.
+//! [`run`] takes a checked [`Config`] (or a [`Live`] one that SIGHUP reloads), the compiled flows
+//! and optionally an already bound listener (tests bind port 0), and serves until its `shutdown`
+//! future completes; then it stops accepting, lets requests in flight finish and waits for the
+//! work after their answers. Connections are served by hyper's HTTP/1 builder with a header read
+//! timeout and header size limits; each request has an overall timeout and a body size limit, so
+//! no client can hang or exhaust the server. Each request reads one snapshot of the live
+//! configuration, and carries its TCP peer as a [`crate::allow::PeerAddr`] extension.
 //!
-//! A delivery goes: method → provider enabled → tenant → flow for the event type → body read
-//! (size, time) → signature on the raw bytes ([`request::Unverified::verify`]) → body parsed →
-//! [`crate::engine::Engine::start`] → answer → work after the answer in the background. One log line per
-//! delivery records tenant, event type, flow, status, duration, delivery id and signature verdict;
-//! never secrets or signature header values.
+//! A delivery goes: method → provider enabled → tenant → flow for the event type → client address
+//! allowed ([`crate::allow`]) → body read (size, time) → signature on the raw bytes
+//! ([`request::Unverified::verify`]) → body parsed → [`crate::engine::Engine::start`] → answer →
+//! work after the answer in the background. One log line per delivery records tenant, event type,
+//! flow, status, duration, delivery id, client address and signature verdict; never secrets or
+//! signature header values. Every line a delivery logs is in its `delivery` span (its id), and it
+//! is counted in [`crate::metrics`].
 
 pub mod error;
+mod ops;
 pub mod request;
 
 use crate::__gen::{Event, Registry, Response as FlowResponse};
@@ -21,6 +26,7 @@ use crate::config::{
     Config, SignatureCheck, Tenant, HEADER_READ_TIMEOUT, MAX_HEADERS, MAX_HEADER_BYTES,
 };
 use crate::engine::{ActionOptions, DeliveryId, Engine, SetupError};
+use crate::reload::Live;
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{header, HeaderName, HeaderValue, Method, StatusCode};
@@ -39,6 +45,7 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tokio_util::task::TaskTracker;
 use tower::ServiceExt;
+use tracing::Instrument;
 
 /// The header every webhook answer carries with the delivery id (to find it in the log).
 pub const DELIVERY_ID_HEADER: &str = "x-hookflow-delivery";
@@ -64,7 +71,8 @@ pub enum ServerError {
 
 /// Shared by every request.
 struct AppState {
-    config: Config,
+    /// The configuration, swapped by a reload; a request takes one snapshot.
+    live: Live,
     flows: &'static Registry,
     engine: Arc<Engine>,
     ready: AtomicBool,
@@ -88,16 +96,18 @@ async fn bind(config: &Config, listener: Option<TcpListener>) -> Result<TcpListe
 /// Serves until `shutdown` completes, then shuts down gracefully. Binds `config.listen` unless a
 /// listener is given.
 pub async fn run(
-    config: Config,
+    config: impl Into<Live>,
     flows: &'static Registry,
     listener: Option<TcpListener>,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), ServerError> {
+    let live: Live = config.into();
+    let config = live.get();
     let engine = Arc::new(Engine::new(flows, ActionOptions::default())?);
     let listener = bind(&config, listener).await?;
     let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let state = Arc::new(AppState {
-        config,
+        live,
         flows,
         engine,
         ready: AtomicBool::new(true),
@@ -113,8 +123,8 @@ pub async fn run(
     tracing::info!(
         %addr,
         flows = flows.flows.len(),
-        enabled = state.config.enabled,
-        public_base_url = %state.config.public_base_url,
+        enabled = config.enabled,
+        public_base_url = %config.public_base_url,
         "hookflow listening on http://{addr}"
     );
 
@@ -123,11 +133,16 @@ pub async fn run(
             tracing::info!(
                 flow = f.name,
                 "POST {}/events/webhook/{{tenant}}/{}",
-                state.config.public_base_url,
+                config.public_base_url,
                 t.event_type
             );
         }
     }
+
+    for w in crate::reload::config_warnings(&config, flows) {
+        tracing::warn!("{w}");
+    }
+    drop(config);
 
     tokio::pin!(shutdown);
     loop {
@@ -145,8 +160,9 @@ pub async fn run(
                     }
                 };
                 let app = app.clone();
-                let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+                let service = hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
                     let app = app.clone();
+                    req.extensions_mut().insert(crate::allow::PeerAddr(peer));
                     async move {
                         // hyper's buffer limit is approximate; this is the exact one.
                         if header_bytes(req.headers()) > MAX_HEADER_BYTES {
@@ -196,11 +212,12 @@ pub struct RunningServer {
 impl RunningServer {
     /// Starts [`run`] on a task; binds `config.listen` unless a listener is given.
     pub async fn start(
-        config: Config,
+        config: impl Into<Live>,
         flows: &'static Registry,
         listener: Option<TcpListener>,
     ) -> Result<RunningServer, ServerError> {
-        let listener = bind(&config, listener).await?;
+        let config: Live = config.into();
+        let listener = bind(&config.get(), listener).await?;
         let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(run(config, flows, Some(listener), async move {
@@ -242,6 +259,7 @@ fn router(state: Arc<AppState>) -> Router {
             get(|| async { json_ok(r#"{"status":"ok"}"#) }).fallback(method_not_allowed),
         )
         .route("/readyz", get(readyz).fallback(method_not_allowed))
+        .route("/metrics", get(ops::metrics).fallback(method_not_allowed))
         .route("/events/webhook/{tenant}/{event_type}", any(webhook))
         .fallback(|| async { ApiError::NotFound })
         .with_state(state)
@@ -277,6 +295,8 @@ struct LogLine {
     event_type: String,
     flow: &'static str,
     delivery_id: Option<DeliveryId>,
+    /// The client address (see [`crate::allow`]); `None` when it cannot be known.
+    client: Option<std::net::IpAddr>,
     signature: String,
     error_code: &'static str,
     /// Why it failed, for the log only (a flow error's node and message; a signature verdict).
@@ -284,19 +304,28 @@ struct LogLine {
 }
 
 async fn webhook(State(state): State<Arc<AppState>>, req: Request) -> Response {
+    // Every line this delivery logs, here and in the work after its answer, carries its id.
+    let span = crate::logging::delivery_span();
+    webhook_in_span(state, req).instrument(span).await
+}
+
+async fn webhook_in_span(state: Arc<AppState>, req: Request) -> Response {
     let started = Instant::now();
+    let config = state.live.get();
     let (tenant, event_type) = path_segments(req.uri().path());
     let mut line = LogLine {
         tenant: tenant.to_string(),
         event_type: event_type.to_string(),
         flow: "-",
         delivery_id: None,
+        client: None,
         signature: "unchecked".to_string(),
         error_code: "",
         detail: None,
     };
-    let timeout = state.config.request_timeout;
-    let result = match tokio::time::timeout(timeout, handle(&state, req, &mut line)).await {
+    let timeout = config.request_timeout;
+    let result = match tokio::time::timeout(timeout, handle(&state, &config, req, &mut line)).await
+    {
         Ok(r) => r,
         Err(_) => Err(ApiError::RequestTimeout),
     };
@@ -315,6 +344,13 @@ async fn webhook(State(state): State<Arc<AppState>>, req: Request) -> Response {
         }
     }
     log_delivery(&line, response.status(), started.elapsed());
+    crate::metrics::delivery(
+        &config,
+        state.flows,
+        &line.tenant,
+        &line.event_type,
+        response.status().as_u16(),
+    );
     response
 }
 
@@ -330,6 +366,7 @@ fn log_delivery(line: &LogLine, status: StatusCode, took: Duration) {
         .map_or("-", |d| d.as_str())
         .to_string();
     let duration_ms = took.as_secs_f64() * 1000.0;
+    let client_ip = line.client.map_or("-".to_string(), |ip| ip.to_string());
     macro_rules! emit {
         ($level:expr) => {
             tracing::event!(
@@ -341,6 +378,7 @@ fn log_delivery(line: &LogLine, status: StatusCode, took: Duration) {
                 status = status.as_u16(),
                 duration_ms,
                 delivery_id = %delivery_id,
+                client_ip = %client_ip,
                 signature = %line.signature,
                 error = %line.error_code,
                 detail = line.detail.as_deref().unwrap_or(""),
@@ -357,8 +395,12 @@ fn log_delivery(line: &LogLine, status: StatusCode, took: Duration) {
     }
 }
 
-async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Response, ApiError> {
-    let config = &state.config;
+async fn handle(
+    state: &AppState,
+    config: &Config,
+    req: Request,
+    line: &mut LogLine,
+) -> Result<Response, ApiError> {
     if req.method() != Method::POST {
         return Err(ApiError::MethodNotAllowed);
     }
@@ -379,6 +421,21 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
     let (parts, body) = req.into_parts();
     // Known early when the sender sends one, so even rejected deliveries can be found in the log.
     line.delivery_id = request::sender_delivery_id(&parts.headers);
+    if let Some(id) = &line.delivery_id {
+        crate::logging::record_delivery_id(id.as_str());
+    }
+    let peer = parts.extensions.get::<crate::allow::PeerAddr>();
+    line.client = config
+        .access
+        .client_ip(peer.map(|p| p.0.ip()), &parts.headers);
+    if !config
+        .access
+        .admits(tenant.as_str(), &event_type, line.client)
+    {
+        return Err(ApiError::IpNotAllowed {
+            client: line.client,
+        });
+    }
     let limit = config.max_body_bytes;
     let declared = parts
         .headers
@@ -406,6 +463,7 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
         SignatureCheck::None => None,
         SignatureCheck::Required => {
             line.signature = "rejected:not_configured".to_string();
+            crate::metrics::signature_failure("none", "not_configured");
             return Err(ApiError::SignatureRequired(event_type.clone()));
         }
     };
@@ -426,6 +484,10 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
             // header; never its value or the secret.
             line.signature = format!("rejected:{}", e.reason());
             line.detail = Some(e.to_string());
+            crate::metrics::signature_failure(
+                verifier.map_or("none", |v| v.algorithm()),
+                e.reason(),
+            );
             return Err(ApiError::Signature(e));
         }
     };
@@ -439,6 +501,9 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
         .and_then(|v| v.to_str().ok());
     let payload = verified.payload(content_type)?;
     let delivery_id = request::delivery_id(&parts.headers, &payload);
+    if line.delivery_id.is_none() {
+        crate::logging::record_delivery_id(delivery_id.as_str());
+    }
     line.delivery_id = Some(delivery_id.clone());
 
     let event = Event::new(
@@ -448,7 +513,14 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
         request::flow_headers(&parts.headers),
         payload,
     );
-    let started = match state.engine.start(flow, trigger.target, event).await {
+    let run_started = Instant::now();
+    let started = state.engine.start(flow, trigger.target, event).await;
+    crate::metrics::flow_run(
+        flow.name,
+        crate::metrics::Phase::Answer,
+        run_started.elapsed(),
+    );
+    let started = match started {
         Ok(s) => s,
         Err(e) => {
             line.detail = Some(e.to_string());
@@ -462,9 +534,12 @@ async fn handle(state: &AppState, req: Request, line: &mut LogLine) -> Result<Re
     if let (false, Some(base)) = (started.work.is_empty(), started.base) {
         let engine = state.engine.clone();
         let work = started.work;
-        state.background.spawn(async move {
-            engine.run_after(&delivery_id, &base, work).await;
-        });
+        state.background.spawn(
+            async move {
+                engine.run_after(&delivery_id, &base, work).await;
+            }
+            .in_current_span(),
+        );
     }
     Ok(flow_response(&started.response, line))
 }

@@ -467,3 +467,35 @@ fn an_in_place_script_failure_with_on_error_lands_in_the_handler() {
         [format!("branch:failed({message})"), "bad_request".into()]
     );
 }
+
+#[test]
+fn an_action_whose_request_cannot_be_built_goes_to_its_on_error_without_yielding() {
+    // `head_commit.message` of a string: the `args` template of `run_deploy` fails in place.
+    let payload = json!({"ref": "refs/heads/main", "head_commit": "not an object"});
+    let mut run = deliver("deploy", &[], payload);
+    let then = run.response().1.expect("continues");
+    run.resume(then);
+    assert!(
+        matches!(run.result, Yield::Finished),
+        "no action is yielded"
+    );
+    assert_eq!(run.ctx.error["kind"], json!("eval"));
+    assert_eq!(run.ctx.error["node"], json!("run_deploy"));
+    let message = run.ctx.error["message"]
+        .as_str()
+        .expect("message")
+        .to_owned();
+    assert_eq!(
+        run.ctx.outputs[usize::from(run.ix("deploy_failed"))],
+        json!(format!("deploying main failed (eval): {message}"))
+    );
+    assert_eq!(
+        run.path(),
+        [
+            "branch".to_string(),
+            "accepted".into(),
+            format!("run_deploy:failed({message})"),
+            "deploy_failed".into()
+        ]
+    );
+}

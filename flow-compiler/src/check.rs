@@ -445,6 +445,35 @@ mod tests {
         assert_eq!(found, [("HF0303", 10)], "{}", out.render());
     }
 
+    /// 1-based line of the first line containing `needle`.
+    fn yaml_line_of(yaml: &str, needle: &str) -> u32 {
+        let i = yaml.lines().position(|l| l.contains(needle)).unwrap_or(0);
+        u32::try_from(i + 1).unwrap_or(0)
+    }
+
+    #[test]
+    fn error_stays_in_scope_after_the_handler_but_not_where_a_normal_path_joins() {
+        // a -on_error-> h -> h2 (only via the failure: `error` allowed in h and h2);
+        // a -next-> j and h2 -next-> j (j is also reached normally: `error` refused there).
+        let log = |id: &str, next: &str| {
+            format!("  - id: {id}\n    type: log\n    config: {{message: \"{{{{error.kind}}}}\"}}\n{next}")
+        };
+        let yaml = format!(
+            "name: f\nnodes:\n  - id: a\n{CALL}    next: j\n    on_error: h\n{}{}{}",
+            log("h", "    next: h2\n"),
+            log("h2", "    next: j\n"),
+            log("j", ""),
+        );
+        let out = compile_sources(vec![("f/a.yaml".into(), yaml.clone())]);
+        let found: Vec<(&str, u32)> = out
+            .diagnostics
+            .iter()
+            .map(|d| (d.code.0, d.span.line))
+            .collect();
+        let j_line = yaml_line_of(&yaml, "- id: j") + 2; // its `config:` line
+        assert_eq!(found, [("HF0303", j_line)], "{}", out.render());
+    }
+
     #[test]
     fn edges_secrets_and_defaults_in_generated_code() {
         let yaml = "name: f\nnodes:\n  - id: a\n    type: http_request\n    config: {method: GET, url: 'http://x.test/', headers: {A: env:TOKEN_B, B: env:TOKEN_A}}\n    next: b\n    on_error: h\n  - id: b\n    type: http_request\n    config: {method: GET, url: 'http://x.test/', headers: {C: env:TOKEN_B}}\n  - id: h\n    type: exec\n    config: {command: /bin/true}\n";

@@ -361,24 +361,18 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
             .collect(),
         error: false,
     };
-    // `error` is in scope only in the targets of `on_error`. While an `on_error` names an
-    // unknown node (HF0201), the intended target is unknown: `error` is allowed everywhere so
-    // that the one mistake is reported once.
+    // `error` is in scope in the nodes that only a failure leads to: those not reachable from
+    // an entry (a trigger target, or the first node, where `async` starts a flow) without taking
+    // an `on_error` edge. `error` is never cleared, so it is set on every path to them. While an
+    // `on_error` names an unknown node (HF0201), the intended target is unknown: `error` is
+    // allowed everywhere so that the one mistake is reported once.
     let is_id = |t: &str| f.nodes.iter().any(|n| n.id.text == t);
     let unknown_handler = f
         .nodes
         .iter()
         .any(|n| n.on_error.as_ref().is_some_and(|h| !is_id(&h.text)));
-    let handlers: Vec<bool> = f
-        .nodes
-        .iter()
-        .map(|n| {
-            unknown_handler
-                || f.nodes
-                    .iter()
-                    .any(|m| m.on_error.as_ref().is_some_and(|h| h.text == n.id.text))
-        })
-        .collect();
+    let normal = reachable_without_on_error(f);
+    let handlers: Vec<bool> = normal.iter().map(|r| unknown_handler || !r).collect();
     let mut secrets: Vec<&str> = f
         .nodes
         .iter()
@@ -633,6 +627,32 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
             }
         }
     }
+}
+
+/// For each node: whether an entry (a trigger target, or node 0) reaches it through `next`,
+/// branch and `default` edges alone.
+fn reachable_without_on_error(f: &Flow) -> Vec<bool> {
+    let pos = |id: &str| f.nodes.iter().position(|n| n.id.text == id);
+    let mut seen = vec![false; f.nodes.len()];
+    let mut stack: Vec<usize> = f
+        .triggers
+        .iter()
+        .filter_map(|t| pos(&t.target.text))
+        .collect();
+    if !f.nodes.is_empty() {
+        stack.push(0);
+    }
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        for (label, to) in edges(&f.nodes[i]) {
+            if label != "on_error" {
+                stack.extend(pos(&to.text));
+            }
+        }
+    }
+    seen
 }
 
 #[cfg(test)]

@@ -686,7 +686,7 @@ impl<'s> Checker<'s> {
         if is_error {
             *d = d
                 .clone()
-                .note("`error` is only available in the targets of `on_error`");
+                .note("`error` is only available in nodes that only a failure leads to (`on_error` targets and the nodes after them)");
         }
         *d = d.clone().note(format!("names in scope: {in_scope}"));
         if let Some(h) = help {

@@ -5,10 +5,11 @@
 //! gives one error.
 
 use crate::diag::{did_you_mean, Code, Diagnostic, Sources};
-use crate::model::{Flow, Kind, Name};
+use crate::model::{Flow, FlowNode, Kind, Name};
 use std::collections::{BTreeMap, HashMap};
 
-/// A `next`, `default`, condition `next` or trigger `target` naming a node that does not exist.
+/// A `next`, `default`, condition `next`, `on_error` or trigger `target` naming a node that does
+/// not exist.
 pub const HF0201: Code = Code("HF0201");
 /// Two nodes of a flow with the same id.
 pub const HF0202: Code = Code("HF0202");
@@ -32,6 +33,8 @@ pub const HF0210: Code = Code("HF0210");
 pub const HF0211: Code = Code("HF0211");
 /// A flow without nodes.
 pub const HF0212: Code = Code("HF0212");
+/// A node whose `on_error` is the node itself.
+pub const HF0213: Code = Code("HF0213");
 
 /// `[A-Za-z_][A-Za-z0-9_]*`, not `_` alone.
 pub fn is_ident(s: &str) -> bool {
@@ -51,13 +54,13 @@ fn ident_error(what: &str, n: &Name) -> Diagnostic {
     .help("use letters, digits and `_`, e.g. `handle_push`")
 }
 
-/// The edges of a node: (label, target name).
-pub fn edges(kind: &Kind, next: Option<&Name>) -> Vec<(String, Name)> {
+/// The edges of a node: (label, target name); `on_error` last.
+pub fn edges(node: &FlowNode) -> Vec<(String, Name)> {
     let mut out = Vec::new();
     if let Kind::Branch {
         conditions,
         default,
-    } = kind
+    } = &node.kind
     {
         for (e, n) in conditions {
             out.push((e.text.clone(), n.clone()));
@@ -66,8 +69,11 @@ pub fn edges(kind: &Kind, next: Option<&Name>) -> Vec<(String, Name)> {
             out.push(("default".to_owned(), d.clone()));
         }
     }
-    if let Some(n) = next {
+    if let Some(n) = &node.next {
         out.push(("next".to_owned(), n.clone()));
+    }
+    if let Some(n) = &node.on_error {
+        out.push(("on_error".to_owned(), n.clone()));
     }
     out
 }
@@ -209,8 +215,20 @@ fn check_flow(f: &Flow, flow_names: &[&str], diags: &mut Vec<Diagnostic>) {
     // Adjacency by node index; unknown targets reported once each.
     let mut adj: Vec<Vec<(usize, Name)>> = vec![Vec::new(); f.nodes.len()];
     for (i, n) in f.nodes.iter().enumerate() {
-        for (_, to) in edges(&n.kind, n.next.as_ref()) {
+        for (label, to) in edges(n) {
             match index.get(to.text.as_str()) {
+                Some(&j) if j == i && label == "on_error" => {
+                    diags.push(
+                        Diagnostic::new(
+                            HF0213,
+                            to.span,
+                            format!("node `{}` is its own `on_error`", to.text),
+                        )
+                        .label("a failure of this node cannot be handled by the node itself")
+                        .help("point `on_error` at a node that handles the failure, e.g. a `log` or an `http_response`"),
+                    );
+                    broken = true;
+                }
                 Some(&j) => adj[i].push((j, to)),
                 None => {
                     unknown(&to, diags);
@@ -296,7 +314,7 @@ fn check_flow(f: &Flow, flow_names: &[&str], diags: &mut Vec<Diagnostic>) {
                 Diagnostic::new(HF0206, n.id.span, format!("node `{}` is never reached", n.id.text))
                     .label("no path leads here")
                     .note(format!(
-                        "{how}; point a `next`, `default` or condition `next` at this node, or remove it"
+                        "{how}; point a `next`, `default`, condition `next` or `on_error` at this node, or remove it"
                     )),
             );
         }
@@ -304,13 +322,19 @@ fn check_flow(f: &Flow, flow_names: &[&str], diags: &mut Vec<Diagnostic>) {
     if found_cycle {
         return;
     }
-    // Answering twice: from the `next` of an http_response, another http_response is reachable.
-    for (i, n) in f.nodes.iter().enumerate() {
+    // Answering twice: from the `next` of an http_response, another http_response is reachable
+    // (its own `on_error` runs only when it could not answer).
+    for n in &f.nodes {
         if !matches!(n.kind, Kind::HttpResponse { .. }) {
             continue;
         }
         let mut seen = vec![false; f.nodes.len()];
-        let mut todo: Vec<usize> = adj[i].iter().map(|(w, _)| *w).collect();
+        let mut todo: Vec<usize> = n
+            .next
+            .as_ref()
+            .and_then(|x| index.get(x.text.as_str()).copied())
+            .into_iter()
+            .collect();
         while let Some(v) = todo.pop() {
             if std::mem::replace(&mut seen[v], true) {
                 continue;
@@ -327,7 +351,7 @@ fn check_flow(f: &Flow, flow_names: &[&str], diags: &mut Vec<Diagnostic>) {
                         "`{}` (line {}) already answered the request",
                         n.id.text, n.id.span.line
                     ))
-                    .help("after answering, use `script` or `async` nodes"),
+                    .help("after answering, use `script`, `async`, `http_request`, `exec` or `log` nodes"),
                 );
                 continue;
             }
@@ -374,5 +398,102 @@ mod tests {
         assert!(codes(ok).is_empty());
         let twice = "name: f\nnodes:\n  - id: a\n    type: http_response\n    config: {status: 202}\n    next: b\n  - id: b\n    type: script\n    config: {script: \"1\"}\n    next: c\n  - id: c\n    type: http_response\n    config: {status: 200}\n";
         assert_eq!(codes(twice), ["HF0211"]);
+    }
+
+    const CALL: &str =
+        "    type: http_request\n    config: {method: GET, url: 'http://127.0.0.1:1/'}\n";
+
+    #[test]
+    fn a_node_reached_only_through_on_error_is_reachable() {
+        let yaml = format!(
+            "name: f\nnodes:\n  - id: a\n{CALL}    on_error: h\n  - id: h\n    type: log\n    config: {{message: \"{{{{error.kind}}}}\"}}\n"
+        );
+        assert!(codes(&yaml).is_empty(), "{:?}", codes(&yaml));
+    }
+
+    #[test]
+    fn on_error_edges_can_close_a_cycle() {
+        let yaml = format!(
+            "name: f\nnodes:\n  - id: a\n{CALL}    next: b\n  - id: b\n{CALL}    on_error: a\n"
+        );
+        assert_eq!(codes(&yaml), ["HF0207"]);
+    }
+
+    #[test]
+    fn answering_in_an_on_error_target_is_not_answering_twice() {
+        // `ok`'s own failure goes to `oops` before anything was answered: fine.
+        let fine = "name: f\nnodes:\n  - id: ok\n    type: http_response\n    config: {status: 200, body: {a: \"{{event.payload.a}}\"}}\n    on_error: oops\n  - id: oops\n    type: http_response\n    config: {status: 500}\n";
+        assert!(codes(fine).is_empty(), "{:?}", codes(fine));
+        // An action after the answer whose failure answers: twice.
+        let twice = format!(
+            "name: f\nnodes:\n  - id: ack\n    type: http_response\n    config: {{status: 202}}\n    next: a\n  - id: a\n{CALL}    on_error: oops\n  - id: oops\n    type: http_response\n    config: {{status: 500}}\n"
+        );
+        assert_eq!(codes(&twice), ["HF0211"]);
+    }
+
+    #[test]
+    fn error_is_in_scope_only_in_on_error_targets() {
+        let yaml = format!(
+            "name: f\nnodes:\n  - id: a\n{CALL}    next: b\n    on_error: h\n  - id: b\n    type: log\n    config: {{message: \"{{{{error.kind}}}}\"}}\n  - id: h\n    type: log\n    config: {{message: \"{{{{error.kind}}}}\"}}\n"
+        );
+        let out = compile_sources(vec![("f/a.yaml".into(), yaml)]);
+        let found: Vec<(&str, u32)> = out
+            .diagnostics
+            .iter()
+            .map(|d| (d.code.0, d.span.line))
+            .collect();
+        assert_eq!(found, [("HF0303", 10)], "{}", out.render());
+    }
+
+    /// 1-based line of the first line containing `needle`.
+    fn yaml_line_of(yaml: &str, needle: &str) -> u32 {
+        let i = yaml.lines().position(|l| l.contains(needle)).unwrap_or(0);
+        u32::try_from(i + 1).unwrap_or(0)
+    }
+
+    #[test]
+    fn error_stays_in_scope_after_the_handler_but_not_where_a_normal_path_joins() {
+        // a -on_error-> h -> h2 (only via the failure: `error` allowed in h and h2);
+        // a -next-> j and h2 -next-> j (j is also reached normally: `error` refused there).
+        let log = |id: &str, next: &str| {
+            format!("  - id: {id}\n    type: log\n    config: {{message: \"{{{{error.kind}}}}\"}}\n{next}")
+        };
+        let yaml = format!(
+            "name: f\nnodes:\n  - id: a\n{CALL}    next: j\n    on_error: h\n{}{}{}",
+            log("h", "    next: h2\n"),
+            log("h2", "    next: j\n"),
+            log("j", ""),
+        );
+        let out = compile_sources(vec![("f/a.yaml".into(), yaml.clone())]);
+        let found: Vec<(&str, u32)> = out
+            .diagnostics
+            .iter()
+            .map(|d| (d.code.0, d.span.line))
+            .collect();
+        let j_line = yaml_line_of(&yaml, "- id: j") + 2; // its `config:` line
+        assert_eq!(found, [("HF0303", j_line)], "{}", out.render());
+    }
+
+    #[test]
+    fn edges_secrets_and_defaults_in_generated_code() {
+        let yaml = "name: f\nnodes:\n  - id: a\n    type: http_request\n    config: {method: GET, url: 'http://x.test/', headers: {A: env:TOKEN_B, B: env:TOKEN_A}}\n    next: b\n    on_error: h\n  - id: b\n    type: http_request\n    config: {method: GET, url: 'http://x.test/', headers: {C: env:TOKEN_B}}\n  - id: h\n    type: exec\n    config: {command: /bin/true}\n";
+        let out = compile_sources(vec![("f/a.yaml".into(), yaml.into())]);
+        assert!(out.diagnostics.is_empty(), "{}", out.render());
+        let code = out.tokens.to_string();
+        assert!(
+            code.contains(r#"secrets : & ["TOKEN_A" , "TOKEN_B"]"#),
+            "{code}"
+        );
+        assert!(
+            code.contains(r#"rt :: EdgeDef { label : "on_error" , to : 2 }"#),
+            "{code}"
+        );
+        assert!(code.contains("rt :: HeaderValue :: Secret (\"TOKEN_B\")"));
+        assert!(code.contains("timeout_ms : rt :: DEFAULT_HTTP_TIMEOUT_MS"));
+        assert!(code.contains("timeout_ms : rt :: DEFAULT_EXEC_TIMEOUT_MS"));
+        assert!(
+            code.contains("next : :: core :: option :: Option :: Some (1) , on_error : :: core :: option :: Option :: Some (2)"),
+            "{code}"
+        );
     }
 }

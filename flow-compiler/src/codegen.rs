@@ -6,7 +6,7 @@
 use crate::check::edges;
 use crate::diag::{Diagnostic, Sources};
 use crate::lang::{self, Scope};
-use crate::model::{Flow, Json, Kind, Text};
+use crate::model::{Exec, Flow, FlowNode, HeaderSrc, HttpRequest, Json, Kind, Text};
 use proc_macro2::{Literal, TokenStream};
 use quote::{format_ident, quote};
 
@@ -58,6 +58,17 @@ fn mangle(prefix: &str, name: &str) -> proc_macro2::Ident {
 
 fn ix(i: usize) -> Literal {
     Literal::u16_unsuffixed(u16::try_from(i).unwrap_or(u16::MAX))
+}
+
+/// `Some(ix)` / `None` as an `Option<NodeIx>` literal.
+fn opt_ix(i: Option<usize>) -> TokenStream {
+    match i {
+        Some(j) => {
+            let j = ix(j);
+            quote!(::core::option::Option::Some(#j))
+        }
+        None => quote!(::core::option::Option::None),
+    }
 }
 
 struct Gen<'f> {
@@ -128,6 +139,144 @@ impl Gen<'_> {
                     .collect();
                 quote!({ let mut __o = rt::object(); #(#inserts)* rt::Cow::Owned(__o) })
             }
+        }
+    }
+
+    /// A `String` expression with a template's text (inside a function with `__ctx`).
+    fn text(&mut self, t: &Text, diags: &mut Vec<Diagnostic>) -> TokenStream {
+        if lang::template_is_constant(&t.text) {
+            let s = &t.text;
+            return quote!(::std::string::String::from(#s));
+        }
+        let v = self.template(t, diags);
+        quote!(rt::into_text(#v))
+    }
+
+    fn opt_text(&mut self, t: Option<&Text>, diags: &mut Vec<Diagnostic>) -> TokenStream {
+        match t {
+            Some(t) => {
+                let v = self.text(t, diags);
+                quote!(::core::option::Option::Some(#v))
+            }
+            None => quote!(::core::option::Option::None),
+        }
+    }
+
+    /// An `rt::Action` expression for an `http_request` (inside a function with `__ctx`).
+    fn http_call(&mut self, r: &HttpRequest, diags: &mut Vec<Diagnostic>) -> TokenStream {
+        let method = &r.method;
+        let url = self.text(&r.url, diags);
+        let headers: Vec<TokenStream> = r
+            .headers
+            .iter()
+            .map(|(name, v)| {
+                let value = match v {
+                    HeaderSrc::Template(t) => {
+                        let t = self.text(t, diags);
+                        quote!(rt::HeaderValue::Text(#t))
+                    }
+                    HeaderSrc::Secret(var) => quote!(rt::HeaderValue::Secret(#var)),
+                };
+                quote!((::std::string::String::from(#name), #value))
+            })
+            .collect();
+        let body = match &r.body {
+            None => quote!(::core::option::Option::None),
+            Some(Json::Str(t)) if lang::template_is_single_hole(&t.text) => {
+                let v = self.template(t, diags);
+                quote!(::core::option::Option::Some(rt::HttpBody::Json(rt::Cow::<rt::Value>::into_owned(#v))))
+            }
+            Some(Json::Str(t)) => {
+                let v = self.text(t, diags);
+                quote!(::core::option::Option::Some(rt::HttpBody::Text(#v)))
+            }
+            Some(b) if json_is_constant(b) => {
+                let mut s = String::new();
+                json_text(b, &mut s);
+                quote!(::core::option::Option::Some(rt::HttpBody::Json(rt::Body::Static(#s).to_value())))
+            }
+            Some(b) => {
+                let v = self.json(b, diags);
+                quote!(::core::option::Option::Some(rt::HttpBody::Json(rt::Cow::<rt::Value>::into_owned(#v))))
+            }
+        };
+        let timeout = match r.timeout_ms {
+            Some(ms) => {
+                let ms = Literal::u64_unsuffixed(ms);
+                quote!(#ms)
+            }
+            None => quote!(rt::DEFAULT_HTTP_TIMEOUT_MS),
+        };
+        let expect = r.expect_status.iter().map(|(a, b)| {
+            let (a, b) = (Literal::u16_unsuffixed(*a), Literal::u16_unsuffixed(*b));
+            quote!((#a, #b))
+        });
+        quote!(rt::Action::Http(rt::HttpCall {
+            method: #method,
+            url: #url,
+            headers: ::std::vec![#(#headers),*],
+            body: #body,
+            timeout_ms: #timeout,
+            expect_status: &[#(#expect),*],
+        }))
+    }
+
+    /// An `rt::Action` expression for an `exec` (inside a function with `__ctx`).
+    fn exec_call(&mut self, e: &Exec, diags: &mut Vec<Diagnostic>) -> TokenStream {
+        let command = self.text(&e.command, diags);
+        let args: Vec<TokenStream> = e.args.iter().map(|a| self.text(a, diags)).collect();
+        let env: Vec<TokenStream> = e
+            .env
+            .iter()
+            .map(|(name, v)| {
+                let v = self.text(v, diags);
+                quote!((::std::string::String::from(#name), #v))
+            })
+            .collect();
+        let stdin = self.opt_text(e.stdin.as_ref(), diags);
+        let working_dir = self.opt_text(e.working_dir.as_ref(), diags);
+        let timeout = match e.timeout_ms {
+            Some(ms) => {
+                let ms = Literal::u64_unsuffixed(ms);
+                quote!(#ms)
+            }
+            None => quote!(rt::DEFAULT_EXEC_TIMEOUT_MS),
+        };
+        let allow_failure = e.allow_failure;
+        quote!(rt::Action::Exec(rt::ExecCall {
+            command: #command,
+            args: ::std::vec![#(#args),*],
+            env: ::std::vec![#(#env),*],
+            stdin: #stdin,
+            working_dir: #working_dir,
+            timeout_ms: #timeout,
+            allow_failure: #allow_failure,
+        }))
+    }
+
+    /// The state arm of an action node: builds the action (a function of its own) and yields it
+    /// to the engine with where to go on success and on failure.
+    fn action(
+        &mut self,
+        n: &FlowNode,
+        k: Literal,
+        call: TokenStream,
+        attempt: &dyn Fn(TokenStream) -> TokenStream,
+        pos: &dyn Fn(&str) -> usize,
+    ) -> TokenStream {
+        let af = self.fresh("a");
+        self.fns.extend(quote! {
+            fn #af(__ctx: &rt::Ctx) -> ::core::result::Result<rt::Action, rt::EvalError> {
+                ::core::result::Result::Ok(#call)
+            }
+        });
+        let next = opt_ix(n.next.as_ref().map(|x| pos(&x.text)));
+        let on_error = opt_ix(n.on_error.as_ref().map(|x| pos(&x.text)));
+        let action = attempt(quote!(rt::act(ctx, &FLOW, #k, r)));
+        quote! {
+            let r = #af(ctx);
+            let action = #action;
+            return ::core::result::Result::Ok(rt::Yield::Act { node: #k, action, next: #next, on_error: #on_error });
         }
     }
 
@@ -212,6 +361,33 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
             .collect(),
         error: false,
     };
+    // `error` is in scope in the nodes that only a failure leads to: those not reachable from
+    // an entry (a trigger target, or the first node, where `async` starts a flow) without taking
+    // an `on_error` edge. `error` is never cleared, so it is set on every path to them. While an
+    // `on_error` names an unknown node (HF0201), the intended target is unknown: `error` is
+    // allowed everywhere so that the one mistake is reported once.
+    let is_id = |t: &str| f.nodes.iter().any(|n| n.id.text == t);
+    let unknown_handler = f
+        .nodes
+        .iter()
+        .any(|n| n.on_error.as_ref().is_some_and(|h| !is_id(&h.text)));
+    let normal = reachable_without_on_error(f);
+    let handlers: Vec<bool> = normal.iter().map(|r| unknown_handler || !r).collect();
+    let mut secrets: Vec<&str> = f
+        .nodes
+        .iter()
+        .filter_map(|n| match &n.kind {
+            Kind::HttpRequest(r) => Some(r.headers.iter()),
+            _ => None,
+        })
+        .flatten()
+        .filter_map(|(_, v)| match v {
+            HeaderSrc::Secret(name) => Some(name.as_str()),
+            HeaderSrc::Template(_) => None,
+        })
+        .collect();
+    secrets.sort_unstable();
+    secrets.dedup();
     let mut g = Gen {
         flow: f,
         scope,
@@ -239,7 +415,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
         let id = &n.id.text;
         let kind = &n.kind_name;
         let line = n.line;
-        let edge_defs: Vec<TokenStream> = edges(&n.kind, n.next.as_ref())
+        let edge_defs: Vec<TokenStream> = edges(n)
             .iter()
             .map(|(label, to)| {
                 let to = ix(pos(&to.text));
@@ -253,15 +429,33 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
         variants.push(v.clone());
         let k = ix(i);
         starts.push(quote!(#k => State::#v));
+        g.scope.error = handlers[i];
         let next = g.next_state(n.next.as_ref().map(|x| x.text.as_str()));
+        // A failing step: `?` returns the flow error; with `on_error` the error is put in scope
+        // and the node's labelled block ends in the handler's state.
+        let handler = n
+            .on_error
+            .as_ref()
+            .map(|h| g.next_state(Some(h.text.as_str())));
+        let attempt = |call: TokenStream| match &handler {
+            None => quote!(#call?),
+            Some(h) => quote!(match #call {
+                ::core::result::Result::Ok(v) => v,
+                ::core::result::Result::Err(e) => {
+                    rt::recover(ctx, e);
+                    break 'n #h;
+                }
+            }),
+        };
         let body = match &n.kind {
             Kind::Script(t) => {
                 let code =
                     lang::compile_script(&t.text, &t.origin, &g.scope, diags).map(|c| c.code);
                 let s = g.snippet(code, "s");
+                let stored = attempt(quote!(rt::store(ctx, &FLOW, #k, r)));
                 quote! {
                     let r = #s(ctx).map(rt::Cow::<rt::Value>::into_owned);
-                    rt::store(ctx, &FLOW, #k, r)?;
+                    #stored;
                     #next
                 }
             }
@@ -280,9 +474,11 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                     });
                     let label = &e.text;
                     let target = g.next_state(Some(&to.text));
+                    let taken = attempt(quote!(rt::branch(ctx, &FLOW, #k, r, #label)));
                     tries.push(quote! {
                         let r = #c(ctx);
-                        if rt::branch(ctx, &FLOW, #k, r, #label)? { break 'b #target; }
+                        let taken = #taken;
+                        if taken { break 'b #target; }
                     });
                 }
                 let fallback = match default {
@@ -331,16 +527,11 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                         })
                     }
                 });
-                let then = match n.next.as_ref().map(|x| pos(&x.text)) {
-                    Some(j) => {
-                        let j = ix(j);
-                        quote!(::core::option::Option::Some(#j))
-                    }
-                    None => quote!(::core::option::Option::None),
-                };
+                let then = opt_ix(n.next.as_ref().map(|x| pos(&x.text)));
+                let response = attempt(quote!(rt::respond(ctx, &FLOW, #k, r)));
                 quote! {
                     let r = #rf(ctx);
-                    let response = rt::respond(ctx, &FLOW, #k, r)?;
+                    let response = #response;
                     return ::core::result::Result::Ok(rt::Yield::Respond { response, then: #then });
                 }
             }
@@ -356,15 +547,48 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                         ::core::result::Result::Ok(rt::Cow::<rt::Value>::into_owned(#v))
                     }
                 });
+                let spawned = attempt(quote!(rt::spawn(ctx, &FLOW, #k, #target, r)));
                 quote! {
                     let r = #pf(ctx);
-                    rt::spawn(ctx, &FLOW, #k, #target, r)?;
+                    #spawned;
+                    #next
+                }
+            }
+            Kind::HttpRequest(req) => {
+                let call = g.http_call(req, diags);
+                g.action(n, k, call, &attempt, &pos)
+            }
+            Kind::Exec(ex) => {
+                let call = g.exec_call(ex, diags);
+                g.action(n, k, call, &attempt, &pos)
+            }
+            Kind::Log { level, message } => {
+                let lvl = format_ident!("{}", format!("{level:?}"));
+                let m = if lang::template_is_constant(&message.text) {
+                    let s = &message.text;
+                    quote!(::core::result::Result::Ok(::std::string::String::from(#s)))
+                } else {
+                    let code =
+                        lang::compile_template(&message.text, &message.origin, &g.scope, diags)
+                            .map(|c| c.code);
+                    let t = g.snippet(code, "t");
+                    quote!(rt::text(#t(ctx)))
+                };
+                let logged = attempt(quote!(rt::log(ctx, &FLOW, #k, rt::LogLevel::#lvl, r)));
+                quote! {
+                    let r = #m;
+                    #logged;
                     #next
                 }
             }
             Kind::Invalid => quote!(return ::core::result::Result::Ok(rt::Yield::Finished)),
         };
-        arms.push(quote!(State::#v => { #body }));
+        let body = if handler.is_some() {
+            quote!('n: { #body })
+        } else {
+            quote!({ #body })
+        };
+        arms.push(quote!(State::#v => #body));
     }
     let fns = g.fns;
     let m = mangle("flow_", name);
@@ -380,7 +604,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                 file: #file,
                 triggers: &[#(#triggers),*],
                 nodes: &[#(#node_defs),*],
-                secrets: &[],
+                secrets: &[#(#secrets),*],
                 run,
             };
 
@@ -403,6 +627,32 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
             }
         }
     }
+}
+
+/// For each node: whether an entry (a trigger target, or node 0) reaches it through `next`,
+/// branch and `default` edges alone.
+fn reachable_without_on_error(f: &Flow) -> Vec<bool> {
+    let pos = |id: &str| f.nodes.iter().position(|n| n.id.text == id);
+    let mut seen = vec![false; f.nodes.len()];
+    let mut stack: Vec<usize> = f
+        .triggers
+        .iter()
+        .filter_map(|t| pos(&t.target.text))
+        .collect();
+    if !f.nodes.is_empty() {
+        stack.push(0);
+    }
+    while let Some(i) = stack.pop() {
+        if std::mem::replace(&mut seen[i], true) {
+            continue;
+        }
+        for (label, to) in edges(&f.nodes[i]) {
+            if label != "on_error" {
+                stack.extend(pos(&to.text));
+            }
+        }
+    }
+    seen
 }
 
 #[cfg(test)]

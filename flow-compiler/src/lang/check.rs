@@ -95,7 +95,7 @@ impl Typed {
 
 const BUILTINS: [&str; 4] = ["event", "headers", "nodes", "error"];
 const EVENT_FIELDS: [&str; 5] = ["payload", "headers", "tenant", "event_type", "delivery_id"];
-const ERROR_FIELDS: [&str; 2] = ["kind", "message"];
+const ERROR_FIELDS: [&str; 3] = ["kind", "message", "node"];
 
 /// Signature of a method: argument count, receiver kinds, argument kinds.
 struct MethodSig {
@@ -686,7 +686,7 @@ impl<'s> Checker<'s> {
         if is_error {
             *d = d
                 .clone()
-                .note("`error` is only available in the targets of `on_error`");
+                .note("`error` is only available in nodes that only a failure leads to (`on_error` targets and the nodes after them)");
         }
         *d = d.clone().note(format!("names in scope: {in_scope}"));
         if let Some(h) = help {

@@ -39,7 +39,7 @@ use quote::{format_ident, quote};
 pub struct Scope {
     /// Nodes whose output may be read as `nodes.<id>`, with their index in the flow.
     pub nodes: Vec<(String, u16)>,
-    /// `error` (`error.kind`, `error.message`) is in scope (targets of `on_error`).
+    /// `error` (`error.kind`, `error.message`, `error.node`) is in scope (targets of `on_error`).
     pub error: bool,
 }
 
@@ -215,6 +215,14 @@ fn find_close(text: &str, from: usize) -> Option<usize> {
 /// A string without `{{` is a constant template: the flow compiler may emit it as static JSON.
 pub fn template_is_constant(text: &str) -> bool {
     !text.contains("{{")
+}
+
+/// `true` when the template is exactly one `{{expr}}` (nothing around it), so that its value is
+/// the expression's value of any type rather than text.
+pub fn template_is_single_hole(text: &str) -> bool {
+    text.starts_with("{{")
+        && find_close(text, 2)
+            .is_some_and(|close| close + 2 == text.len() && !text[2..close].trim().is_empty())
 }
 
 /// Compiles a template string: exactly one `{{expr}}` yields the value itself, anything else

@@ -589,3 +589,41 @@ fn golden_flows_have_exactly_one_language_mistake_at_the_right_token() {
         assert_eq!(at, token, "{dir}: caret under the wrong text in {line:?}");
     }
 }
+
+#[test]
+fn single_hole_templates() {
+    for yes in ["{{event.payload}}", "{{ {a: '}}'} }}", "{{nodes.process}}"] {
+        assert!(template_is_single_hole(yes), "{yes}");
+    }
+    for no in [
+        "",
+        "text",
+        " {{event.payload}}",
+        "{{a}}{{b}}",
+        "{{a}} ",
+        "{{ }}",
+        "{{a",
+    ] {
+        assert!(!template_is_single_hole(no), "{no}");
+    }
+}
+
+#[test]
+fn error_has_kind_message_and_node_in_on_error_targets() {
+    let with_error = Scope {
+        error: true,
+        ..scope()
+    };
+    let mut d = Vec::new();
+    let c = compile_template(
+        "{{error.node}}: {{error.kind}} {{error.message}}",
+        &origin(),
+        &with_error,
+        &mut d,
+    );
+    assert!(c.is_some() && d.is_empty(), "{d:?}");
+    let mut d = Vec::new();
+    assert!(compile_template("{{error.code}}", &origin(), &with_error, &mut d).is_none());
+    assert_eq!(d[0].code, HF0304);
+    assert!(d[0].notes[0].contains("`kind`, `message`, `node`"), "{d:?}");
+}

@@ -82,7 +82,7 @@ pub enum Record {
     Headers,
     /// `nodes`: `nodes.<id>` is the output of node `<id>` (json, `null` before it ran).
     Nodes,
-    /// `error` in `on_error` targets: `kind`, `message`.
+    /// `error` in `on_error` targets: `kind`, `message`, `node` (the id of the node that failed).
     Error,
 }
 

@@ -202,3 +202,32 @@ pub fn log(
     });
     Ok(())
 }
+
+/// Generated code: an action node built its request (`Err`: a template could not be evaluated,
+/// recorded as the node's failed step). Success records nothing: the engine records the step
+/// once it has performed the action.
+#[inline(never)]
+pub fn act(
+    ctx: &mut Ctx,
+    flow: &FlowDef,
+    node: NodeIx,
+    r: Result<Action, EvalError>,
+) -> Result<Action, FlowError> {
+    r.map_err(|e| fail(ctx, flow, node, e))
+}
+
+/// Generated code: a `log` message from its template (a function of `text`, not a new
+/// function per node).
+#[inline(never)]
+pub fn text(r: Result<super::V<'_>, EvalError>) -> Result<String, EvalError> {
+    r.map(into_text)
+}
+
+/// The text of a template's value (as `to_text`), without copying a computed string.
+#[inline(never)]
+pub fn into_text(v: super::V<'_>) -> String {
+    match v {
+        super::Cow::Owned(Value::String(s)) => s,
+        other => super::to_text(&other),
+    }
+}

@@ -131,6 +131,24 @@ pub const VARS: &[Var] = &[
         },
     },
     Var {
+        name: "HOOKFLOW_MAX_PENDING_WORK",
+        key: "max_pending_work",
+        form: "integer",
+        apply: |r, v| {
+            r.durable.max_pending_work = Some(integer(v)?);
+            Ok(())
+        },
+    },
+    Var {
+        name: "HOOKFLOW_RETRY_AFTER_SECONDS",
+        key: "retry_after_seconds",
+        form: "integer",
+        apply: |r, v| {
+            r.durable.retry_after_seconds = Some(integer(v)?);
+            Ok(())
+        },
+    },
+    Var {
         name: "HOOKFLOW_METRICS_ALLOW_IPS",
         key: "metrics_allow_ips",
         form: "comma-separated CIDRs",
@@ -147,6 +165,7 @@ pub const CLI_VARS: &[&str] = &[
     "HOOKFLOW_LOG_FORMAT",
     "HOOKFLOW_LOG",
     "HOOKFLOW_ADMIN_LISTEN",
+    "HOOKFLOW_STATE",
 ];
 
 /// Lays the set variables over `raw`; returns the ones applied (to name them in later errors).

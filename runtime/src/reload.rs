@@ -119,6 +119,14 @@ impl Live {
             );
             config.state_dir.clone_from(&old.state_dir);
         }
+        if config.durable.worker != old.durable.worker
+            || config.durable.retention != old.durable.retention
+        {
+            warnings.push(
+                "`worker` or `retention` changed: the worker pool and pruning are set up at start; the change applies on a restart"
+                    .to_string(),
+            );
+        }
         warnings.extend(config_warnings(&config, flows));
         let changed = previous_raw
             .as_ref()
@@ -174,7 +182,10 @@ pub fn config_warnings(config: &Config, flows: &Registry) -> Vec<String> {
     for e in config.access.by_event_type.keys() {
         named.push((e.clone(), format!("allow_ips.{e}")));
     }
-    named
+    for e in config.durable.dedup.rules.keys() {
+        named.push((e.clone(), format!("dedup.event_types.{e}")));
+    }
+    let mut warnings: Vec<String> = named
         .into_iter()
         .filter(|(e, _)| flows.for_event(e).is_none())
         .map(|(e, key)| {
@@ -183,7 +194,16 @@ pub fn config_warnings(config: &Config, flows: &Registry) -> Vec<String> {
                 config::PROVIDER
             )
         })
-        .collect()
+        .collect();
+    for flow in config.durable.worker.flow_limits.keys() {
+        if flows.flow(flow).is_none() {
+            warnings.push(format!(
+                "{}.worker.flow_limits.{flow} names the flow `{flow}`, which is not compiled into this binary (`hookflow flows` lists them)",
+                config::PROVIDER
+            ));
+        }
+    }
+    warnings
 }
 
 /// The top-level keys whose value differs.

@@ -248,8 +248,10 @@ fn an_unreadable_answers_file_is_exit_2() {
 
 #[test]
 fn serve_rejects_a_bad_listen_address_with_exit_2() {
+    let state = tempfile::tempdir().expect("tempdir");
     let out = Command::new(BIN)
         .args(["serve"])
+        .env("HOOKFLOW_STATE", state.path())
         .env("HOOKFLOW_LISTEN", "not-an-address")
         .output()
         .expect("run");
@@ -301,8 +303,11 @@ fn every_command_has_help() {
 #[tokio::test]
 async fn serve_runs_and_stops_gracefully_on_sigterm() {
     use tokio::io::AsyncBufReadExt;
+    // Without a bundle the store would go to ~/.local/state/hookflow; keep tests out of it.
+    let state = tempfile::tempdir().expect("tempdir");
     let mut child = tokio::process::Command::new(BIN)
         .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("HOOKFLOW_STATE", state.path())
         .env("RUST_LOG", "info")
         .stderr(std::process::Stdio::piped())
         .kill_on_drop(true)

@@ -3,16 +3,17 @@
 //!
 //! [`run`] takes a checked [`Config`] (or a [`Live`] one that SIGHUP reloads), the compiled flows
 //! and optionally an already bound listener (tests bind port 0), and serves until its `shutdown`
-//! future completes; then it stops accepting, lets requests in flight finish and waits for the
-//! work after their answers. Connections are served by hyper's HTTP/1 builder with a header read
+//! future completes; then it stops accepting, lets requests in flight finish, and waits for the
+//! work items the workers are running. Connections are served by hyper's HTTP/1 builder with a header read
 //! timeout and header size limits; each request has an overall timeout and a body size limit, so
 //! no client can hang or exhaust the server. Each request reads one snapshot of the live
 //! configuration, and carries its TCP peer as a [`crate::allow::PeerAddr`] extension.
 //!
 //! A delivery goes: method → provider enabled → tenant → flow for the event type → client address
 //! allowed ([`crate::allow`]) → body read (size, time) → signature on the raw bytes
-//! ([`request::Unverified::verify`]) → body parsed → [`crate::engine::Engine::start`] → answer →
-//! work after the answer in the background. One log line per delivery records tenant, event type,
+//! ([`request::Unverified::verify`]) → body parsed → dedup, the flow up to its answer, commit to
+//! the delivery store, answer ([`deliver`]); the store's workers ([`crate::durable::worker`]) run
+//! the work after the answer. One log line per delivery records tenant, event type,
 //! flow, status, duration, delivery id, client address and signature verdict; never secrets or
 //! signature header values. Every line a delivery logs is in its `delivery` span (its id), and it
 //! is counted in [`crate::metrics`].

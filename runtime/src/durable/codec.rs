@@ -7,6 +7,10 @@
 //! form, exactly as in the stored request ([`crate::store::redact_headers`]), so a resumed run
 //! sees `[redacted]` where the live one saw a signature or token.
 //!
+//! The payload of the flow a delivery triggered (the run whose path is `""`) is not stored again:
+//! it is the delivery's body, parsed by its `Content-Type` exactly as when it arrived, so the
+//! stored form leaves it out and a resumed run rebuilds it from the stored body.
+//!
 //! Version history: 1 — the first. A reader must accept every version it was ever written in;
 //! a newer version than it knows is an error (the work goes dead with that error, and
 //! `deliveries retry-dead` runs it again under a hookflow that knows it).
@@ -41,7 +45,9 @@ struct StoredEvent {
     delivery_id: Value,
     /// `[name, value]` pairs, lower-case names, secrets redacted.
     headers: Vec<(String, String)>,
-    payload: Value,
+    /// Absent for the triggered flow's run: its payload is the delivery's body.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload: Option<Value>,
 }
 
 #[derive(Serialize, Deserialize)]
@@ -102,7 +108,7 @@ pub fn encode(work: &Work) -> Result<NewWork, CodecError> {
                     event_type: ctx.event.event_type.clone(),
                     delivery_id: ctx.event.delivery_id.clone(),
                     headers: redacted(&ctx.event.headers),
-                    payload: ctx.event.payload.clone(),
+                    payload: (!ctx.path.is_empty()).then(|| ctx.event.payload.clone()),
                 },
                 outputs: ctx.outputs.clone(),
                 error: ctx.error.clone(),
@@ -166,6 +172,17 @@ pub fn base_event(base: &WorkBase) -> Event {
     )
 }
 
+/// The delivery's body as `event.payload`, parsed by its stored `Content-Type`.
+fn body_payload(base: &WorkBase) -> Result<Value, CodecError> {
+    let content_type = base
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.as_str());
+    crate::server::request::parse_payload(content_type, &base.body)
+        .map_err(|e| CodecError::Corrupt(format!("the stored body: {e}")))
+}
+
 fn version(bytes: &[u8]) -> Result<u32, CodecError> {
     serde_json::from_slice::<Versioned>(bytes)
         .map(|v| v.v)
@@ -223,12 +240,16 @@ pub fn decode(claimed: &ClaimedWork, flows: &'static Registry) -> Result<Work, C
                     path: sp.path,
                 });
             }
+            let payload = match s.event.payload {
+                Some(p) => p,
+                None => body_payload(&claimed.base)?,
+            };
             let ctx = Ctx {
                 event: Event {
                     tenant: s.event.tenant,
                     event_type: s.event.event_type,
                     delivery_id: s.event.delivery_id,
-                    payload: s.event.payload,
+                    payload,
                     headers: headers_from(&s.event.headers),
                 },
                 outputs: s.outputs,
@@ -312,9 +333,13 @@ mod tests {
             delivery_id: DeliveryId("d".into()),
             base: WorkBase {
                 tenant: "acme".into(),
+                body: br#"{"n": 1}"#.to_vec(),
                 event_type: "push".into(),
                 event_id: "d-1".into(),
-                headers: vec![("x-github-event".into(), "push".into())],
+                headers: vec![
+                    ("x-github-event".into(), "push".into()),
+                    ("content-type".into(), "application/json".into()),
+                ],
             },
             flow: w.flow,
             kind: w.kind,
@@ -370,6 +395,28 @@ mod tests {
     }
 
     #[test]
+    fn the_triggered_run_takes_its_payload_from_the_stored_body() -> Result<(), CodecError> {
+        let ctx = Ctx::new(event(), &FLOW);
+        let stored = encode(&Work::Continue {
+            flow: "f",
+            at: 1,
+            ctx: Box::new(ctx),
+        })?;
+        let WorkKind::Continue { state, .. } = &stored.kind else {
+            panic!("a continuation")
+        };
+        assert!(
+            !String::from_utf8_lossy(state).contains("payload"),
+            "the body is not stored twice"
+        );
+        let Work::Continue { ctx: got, .. } = decode(&claimed(stored), &FLOWS)? else {
+            panic!("a continuation")
+        };
+        assert_eq!(got.event.payload, serde_json::json!({"n": 1}));
+        Ok(())
+    }
+
+    #[test]
     fn a_spawn_round_trips_and_inherits_the_base() -> Result<(), CodecError> {
         let work = Work::Spawn {
             flow: "f",
@@ -408,7 +455,7 @@ mod tests {
         c.kind = WorkKind::Continue {
             node: 7,
             state_version: 1,
-            state: br#"{"v":1,"event":{"tenant":"a","event_type":"b","delivery_id":"c","headers":[],"payload":null},"outputs":[null,null],"error":null,"path":""}"#.to_vec(),
+            state: br#"{"v":1,"event":{"tenant":"a","event_type":"b","delivery_id":"c","headers":[]},"outputs":[null,null],"error":null,"path":""}"#.to_vec(),
         };
         assert!(matches!(
             decode(&c, &FLOWS),
@@ -417,7 +464,7 @@ mod tests {
         c.kind = WorkKind::Continue {
             node: 1,
             state_version: 1,
-            state: br#"{"v":1,"event":{"tenant":"a","event_type":"b","delivery_id":"c","headers":[],"payload":null},"outputs":[null],"error":null,"path":""}"#.to_vec(),
+            state: br#"{"v":1,"event":{"tenant":"a","event_type":"b","delivery_id":"c","headers":[]},"outputs":[null],"error":null,"path":""}"#.to_vec(),
         };
         assert!(matches!(
             decode(&c, &FLOWS),

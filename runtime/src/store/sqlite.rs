@@ -11,7 +11,9 @@
 //! which would break "never a 2xx for something not stored". Group commit pays for it.
 //!
 //! Reads (`lookup`, `list`, `get`, `counts`) use separate connections, which WAL lets run beside
-//! the writer; they see every committed write.
+//! the writer; they see every committed write. Checkpoints (copying the WAL back into the
+//! database file) run on a thread of their own every [`CHECKPOINT_INTERVAL`], not inside a
+//! commit, so a commit waits for its own fsync only.
 //!
 //! SQL is kept portable (no `RETURNING`, no `ON CONFLICT`, no SQLite-only types besides
 //! `BLOB`, which PostgreSQL spells `BYTEA`).
@@ -38,6 +40,9 @@ pub const DB_FILE: &str = "hookflow.db";
 
 /// Most jobs committed in one transaction.
 const MAX_BATCH: usize = 1024;
+
+/// How often the checkpoint thread copies the WAL into the database file.
+pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -187,6 +192,9 @@ pub struct SqliteStore {
     tx: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    /// Dropped on close: stops the checkpoint thread.
+    stop_checkpoints: Mutex<Option<mpsc::Sender<()>>>,
+    checkpointer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     group_commits: Arc<AtomicU64>,
 }
@@ -237,7 +245,8 @@ impl SqliteStore {
         };
         conn.execute_batch(&format!(
             "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; \
-             PRAGMA foreign_keys=ON;"
+             PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0; \
+             PRAGMA journal_size_limit=67108864;"
         ))
         .map_err(|e| open_err(&path, e))?;
         let mode: String = conn
@@ -278,10 +287,21 @@ impl SqliteStore {
             .name("hookflow-store".into())
             .spawn(move || writer(conn, rx, group, &counter, on_commit))
             .map_err(|e| open_err(&path, e))?;
+        let checkpoints = Connection::open(&path).map_err(|e| open_err(&path, e))?;
+        checkpoints
+            .execute_batch("PRAGMA busy_timeout=5000;")
+            .map_err(|e| open_err(&path, e))?;
+        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
+        let checkpointer = std::thread::Builder::new()
+            .name("hookflow-checkpoint".into())
+            .spawn(move || checkpoint_loop(&checkpoints, &stopped))
+            .map_err(|e| open_err(&path, e))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
             thread: Mutex::new(Some(thread)),
             readers: Mutex::new(Vec::new()),
+            stop_checkpoints: Mutex::new(Some(stop_checkpoints)),
+            checkpointer: Mutex::new(Some(checkpointer)),
             path,
             group_commits,
         })
@@ -305,6 +325,13 @@ impl SqliteStore {
             g.take();
         }
         let handle = self.thread.lock().ok().and_then(|mut g| g.take());
+        if let Some(h) = handle {
+            let _ = h.join();
+        }
+        if let Ok(mut g) = self.stop_checkpoints.lock() {
+            g.take();
+        }
+        let handle = self.checkpointer.lock().ok().and_then(|mut g| g.take());
         if let Some(h) = handle {
             let _ = h.join();
         }
@@ -370,6 +397,20 @@ impl Drop for SqliteStore {
     fn drop(&mut self) {
         self.close();
     }
+}
+
+/// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] (PASSIVE: never waits for
+/// the writer or readers), and once more at close.
+fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
+    let checkpoint = || {
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::debug!(error = %e, "WAL checkpoint did not run");
+        }
+    };
+    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+        checkpoint();
+    }
+    checkpoint();
 }
 
 fn writer(
@@ -753,7 +794,7 @@ fn claim_in(t: &Connection, req: &ClaimRequest) -> Result<Vec<ClaimedWork>> {
     {
         let mut q = t.prepare_cached(
             "SELECT w.id, w.delivery_id, w.flow, w.kind, w.node, w.state_version, w.state, \
-             w.attempts, w.retry_base, d.tenant, d.event_type, d.event_id, d.headers, w.seq \
+             w.attempts, w.retry_base, d.tenant, d.event_type, d.event_id, d.headers, w.seq, d.body \
              FROM work w JOIN deliveries d ON d.id = w.delivery_id \
              WHERE w.status = 'pending' AND w.due_at_ms <= ?1 \
              ORDER BY w.due_at_ms, w.created_at_ms, w.seq, w.id",
@@ -781,6 +822,7 @@ fn claim_in(t: &Connection, req: &ClaimRequest) -> Result<Vec<ClaimedWork>> {
                 id: WorkId(r.get(0)?),
                 delivery_id: DeliveryId(r.get(1)?),
                 base: WorkBase {
+                    body: r.get(14)?,
                     tenant: r.get(9)?,
                     event_type: r.get(10)?,
                     event_id: r.get(11)?,

@@ -528,7 +528,8 @@ impl Default for DurableSettings {
 pub struct WorkerSettings {
     /// Work items running at once in this process.
     pub pool_size: usize,
-    /// Most items of one flow running at once (all replicas together); `None`: the pool size.
+    /// Most items of one flow claimed at once (all replicas together); `None`: no limit but the
+    /// pool's.
     pub flow_concurrency: Option<u32>,
     /// Per-flow overrides of `flow_concurrency`.
     pub flow_limits: BTreeMap<String, u32>,

@@ -1,7 +1,10 @@
 //! The worker pool: runs the work after answers from the store.
 //!
-//! One loop claims due work (as many items as there are free slots, under a lease, within the
-//! per-flow limits) and runs each item on its own task through [`Engine::run_work`]. An item
+//! One loop claims due work under a lease, within the per-flow limits, and runs each item on its
+//! own task through [`Engine::run_work`], at most `pool_size` at once. It claims up to
+//! `pool_size` items ahead of the running ones, so that a slot that frees finds its next item
+//! without waiting for a claim's commit; a slot frees as soon as the flow has run, while its
+//! outcome is committed. An item
 //! that succeeds is completed together with the work it produced (a continuation, flows started
 //! by `async`) and the path it took, in one transaction; one that fails is retried after a
 //! backoff with full jitter, or becomes dead after `max_attempts` with its error kept. Work that
@@ -43,7 +46,10 @@ struct Pool {
     engine: Arc<Engine>,
     settings: WorkerSettings,
     owner: String,
+    /// Items running a flow.
     slots: Arc<Semaphore>,
+    /// Items claimed and not finished (running, waiting for a slot, or being recorded).
+    claimed: Arc<Semaphore>,
 }
 
 impl Workers {
@@ -63,6 +69,7 @@ impl Workers {
         let id: [u8; 4] = rand::random();
         let pool = Arc::new(Pool {
             slots: Arc::new(Semaphore::new(settings.pool_size)),
+            claimed: Arc::new(Semaphore::new(settings.pool_size * 2)),
             owner: format!("pid{}-{}", std::process::id(), hex::encode(id)),
             durable,
             engine,
@@ -96,7 +103,7 @@ async fn run(pool: Arc<Pool>, stop: CancellationToken) {
             refresh_counts(&pool.durable).await;
             last_refresh = tokio::time::Instant::now();
         }
-        let free = pool.slots.available_permits();
+        let free = pool.claimed.available_permits();
         if free == 0 {
             tokio::select! {
                 () = stop.cancelled() => break,
@@ -113,11 +120,7 @@ async fn run(pool: Arc<Pool>, stop: CancellationToken) {
                 limit: u32::try_from(want).unwrap_or(u32::MAX),
                 lease_ms: i64::try_from(pool.settings.lease.as_millis()).unwrap_or(i64::MAX),
                 now_ms: now_ms(),
-                per_flow_limit: Some(
-                    pool.settings
-                        .flow_concurrency
-                        .unwrap_or(u32::try_from(pool.settings.pool_size).unwrap_or(u32::MAX)),
-                ),
+                per_flow_limit: pool.settings.flow_concurrency,
                 flow_limits: pool.settings.flow_limits.clone(),
             })
             .await;
@@ -133,7 +136,7 @@ async fn run(pool: Arc<Pool>, stop: CancellationToken) {
         };
         let n = got.len();
         for item in got {
-            let Ok(permit) = pool.slots.clone().acquire_owned().await else {
+            let Ok(claim) = pool.claimed.clone().acquire_owned().await else {
                 break;
             };
             let p = pool.clone();
@@ -141,8 +144,10 @@ async fn run(pool: Arc<Pool>, stop: CancellationToken) {
             span.record("delivery_id", tracing::field::display(&item.base.event_id));
             running.spawn(
                 async move {
-                    run_item(&p, item).await;
-                    drop(permit);
+                    if let Ok(slot) = p.slots.clone().acquire_owned().await {
+                        run_item(&p, item, slot).await;
+                    }
+                    drop(claim);
                     p.durable.wake();
                 }
                 .instrument(span),
@@ -171,8 +176,8 @@ async fn refresh_counts(durable: &Durable) {
     }
 }
 
-/// Runs one claimed item and records its outcome.
-async fn run_item(pool: &Pool, item: ClaimedWork) {
+/// Runs one claimed item in `slot` (freed once the flow has run) and records its outcome.
+async fn run_item(pool: &Pool, item: ClaimedWork, slot: tokio::sync::OwnedSemaphorePermit) {
     let store = pool.durable.store();
     let flows = pool.engine.flows();
     let work = match codec::decode(&item, flows) {
@@ -199,6 +204,7 @@ async fn run_item(pool: &Pool, item: ClaimedWork) {
     };
     let base = codec::base_event(&item.base);
     let ran = pool.engine.run_work(&base, work).await;
+    drop(slot);
     let flow_name = ran.flow.map_or(item.flow.as_str(), |f| f.name);
     let trace = trace_records(ran.flow, &ran.trace);
     let now = now_ms();

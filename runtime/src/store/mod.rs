@@ -432,6 +432,8 @@ pub struct Counts {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ListFilter {
     /// Only deliveries with this `event.delivery_id` (the `X-Hookflow-Delivery` of answers).
+    /// Not indexed (an index on sender ids, which are random, would cost every insert a random
+    /// page): a lookup for the command line, not for the request path.
     pub event_id: Option<String>,
     /// Only deliveries with this derived status.
     pub status: Option<DeliveryStatus>,

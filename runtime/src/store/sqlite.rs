@@ -69,7 +69,6 @@ CREATE TABLE IF NOT EXISTS deliveries (
     replay_of TEXT
 );
 CREATE INDEX IF NOT EXISTS deliveries_received ON deliveries (received_at_ms);
-CREATE INDEX IF NOT EXISTS deliveries_event_id ON deliveries (event_id);
 CREATE TABLE IF NOT EXISTS work (
     id TEXT PRIMARY KEY,
     delivery_id TEXT NOT NULL REFERENCES deliveries (id),

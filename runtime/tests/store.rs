@@ -30,6 +30,12 @@ async fn atomicity() -> R {
 }
 
 #[tokio::test]
+async fn insert_leased() -> R {
+    let (_d, s) = fresh()?;
+    c::insert_leased(&s).await
+}
+
+#[tokio::test]
 async fn lookup() -> R {
     let (_d, s) = fresh()?;
     c::lookup(&s).await

@@ -17,7 +17,7 @@
 
 use crate::__gen::{Ctx, Event, FlowDef, Headers, NodeIx, Registry, Spawn, Value};
 use crate::engine::Work;
-use crate::store::{redact_headers, ClaimedWork, NewWork, WorkBase, WorkKind};
+use crate::store::{redact_headers, ClaimedWork, NewWork, WorkBase, WorkId, WorkKind};
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes.
@@ -124,6 +124,7 @@ pub fn encode(work: &Work) -> Result<NewWork, CodecError> {
                     .collect(),
             };
             Ok(NewWork {
+                id: WorkId::new_random(),
                 flow: flow.to_string(),
                 kind: WorkKind::Continue {
                     node: u32::from(*at),
@@ -143,6 +144,7 @@ pub fn encode(work: &Work) -> Result<NewWork, CodecError> {
                 path: path.clone(),
             };
             Ok(NewWork {
+                id: WorkId::new_random(),
                 flow: flow.to_string(),
                 kind: WorkKind::Start {
                     payload: to_json(&stored)?,
@@ -154,6 +156,19 @@ pub fn encode(work: &Work) -> Result<NewWork, CodecError> {
 
 fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, CodecError> {
     serde_json::to_vec(v).map_err(|e| CodecError::Encode(e.to_string()))
+}
+
+/// Redacts an event's secret-bearing headers, as its stored form has them: work handed to the
+/// workers from memory must see what a run resumed from the store sees.
+pub fn redact_event(event: &mut Event) {
+    event.headers = headers_from(&redacted(&event.headers));
+}
+
+/// [`redact_event`] for the context a work item carries, if any.
+pub fn redact_work(work: &mut Work) {
+    if let Work::Continue { ctx, .. } = work {
+        redact_event(&mut ctx.event);
+    }
 }
 
 /// Every item's stored form.
@@ -294,7 +309,7 @@ pub fn fresh_run(flow: &'static FlowDef, at: NodeIx, event: Event) -> Work {
 mod tests {
     use super::*;
     use crate::__gen::{NodeDef, Yield};
-    use crate::store::{DeliveryId, WorkId};
+    use crate::store::DeliveryId;
 
     static FLOW: FlowDef = FlowDef {
         name: "f",
@@ -434,6 +449,7 @@ mod tests {
     #[test]
     fn unknown_flows_versions_and_shapes_are_errors() {
         let mut c = claimed(NewWork {
+            id: WorkId::new_random(),
             flow: "gone".into(),
             kind: WorkKind::Start {
                 payload: br#"{"v":1,"payload":null,"path":""}"#.to_vec(),

@@ -225,14 +225,21 @@ impl Durable {
         self.backlog.load(Ordering::Relaxed) >= limit
     }
 
-    /// Commits a delivery with its work, durably; wakes the workers. The caller answers only
-    /// after this returned `Inserted`.
-    pub async fn commit(&self, d: NewDelivery) -> Result<InsertOutcome, StoreError> {
+    /// Commits a delivery with its work, durably; wakes the workers unless the work was
+    /// `handed_off` to them ([`worker::Handoff`]). The caller answers only after this returned
+    /// `Inserted`.
+    pub async fn commit(
+        &self,
+        d: NewDelivery,
+        handed_off: bool,
+    ) -> Result<InsertOutcome, StoreError> {
         let n = d.work.len() as u64;
         let out = self.store.insert(d).await?;
         if out == InsertOutcome::Inserted && n > 0 {
             self.backlog.fetch_add(n, Ordering::Relaxed);
-            self.wake.notify_one();
+            if !handed_off {
+                self.wake.notify_one();
+            }
         }
         Ok(out)
     }

@@ -81,6 +81,7 @@ pub async fn replay<S: Store>(
         answer: None,
         build_id: build_id.to_string(),
         replay_of: Some(s.id.clone()),
+        lease: None,
         work: vec![work],
         trace: Vec::new(),
     };

@@ -19,12 +19,15 @@
 //! lease and run again on the next start.
 
 use super::{codec, trace_records, Durable};
+use crate::__gen::Event;
 use crate::backoff::Retry;
-use crate::engine::{Engine, EngineError, MAX_WORK_PER_DELIVERY};
-use crate::store::{now_ms, ClaimRequest, ClaimedWork, Completion, Store, StoreError};
+use crate::engine::{Engine, EngineError, Work, MAX_WORK_PER_DELIVERY};
+use crate::store::{
+    now_ms, ClaimRequest, ClaimedWork, Completion, Lease, Store, StoreError, WorkId,
+};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tracing::Instrument;
@@ -37,10 +40,12 @@ const MAX_CLAIM: usize = 256;
 /// A running pool; stop it with [`Workers::stop`].
 #[derive(Debug)]
 pub struct Workers {
+    pool: Arc<Pool>,
     stop: CancellationToken,
     task: tokio::task::JoinHandle<()>,
 }
 
+#[derive(Debug)]
 struct Pool {
     durable: Arc<Durable>,
     engine: Arc<Engine>,
@@ -50,6 +55,23 @@ struct Pool {
     slots: Arc<Semaphore>,
     /// Items claimed and not finished (running, waiting for a slot, or being recorded).
     claimed: Arc<Semaphore>,
+    /// Every item's task, waited for on stop.
+    running: TaskTracker,
+    stopping: CancellationToken,
+}
+
+/// One item to run: claimed from the store, or handed over by the request path that stored it.
+struct Item {
+    id: WorkId,
+    /// The flow named by the stored item (for logs when it cannot be decoded).
+    flow: String,
+    seq: u32,
+    attempt: u32,
+    /// The delivery's `event.delivery_id` (the log span).
+    event_id: String,
+    work: Result<Work, codec::CodecError>,
+    /// What a flow started by `async` inherits.
+    base: Event,
 }
 
 impl Workers {
@@ -67,24 +89,38 @@ impl Workers {
             );
         }
         let id: [u8; 4] = rand::random();
+        let stop = CancellationToken::new();
         let pool = Arc::new(Pool {
             slots: Arc::new(Semaphore::new(settings.pool_size)),
             claimed: Arc::new(Semaphore::new(settings.pool_size * 2)),
             owner: format!("pid{}-{}", std::process::id(), hex::encode(id)),
+            running: TaskTracker::new(),
+            stopping: stop.clone(),
             durable,
             engine,
             settings,
         });
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(run(pool, stop.clone()));
-        Ok(Workers { stop, task })
+        let task = tokio::spawn(run(pool.clone(), stop.clone()));
+        Ok(Workers { pool, stop, task })
+    }
+
+    /// The request path's way to hand work to this pool directly.
+    pub fn handoff(&self) -> Handoff {
+        Handoff {
+            pool: self.pool.clone(),
+        }
     }
 
     /// Claims nothing more, and waits up to `grace` for the running items. Items still running
     /// then keep their lease: the next start runs them again.
     pub async fn stop(self, grace: Duration) {
         self.stop.cancel();
-        if tokio::time::timeout(grace, self.task).await.is_err() {
+        let wait = async {
+            let _ = self.task.await;
+            self.pool.running.close();
+            self.pool.running.wait().await;
+        };
+        if tokio::time::timeout(grace, wait).await.is_err() {
             tracing::warn!(
                 "work after answers still running after {grace:?}; it runs again on the next start"
             );
@@ -92,8 +128,82 @@ impl Workers {
     }
 }
 
+/// Hands work from the request path to the pool: the work is stored already claimed by this
+/// process ([`crate::store::NewDelivery::lease`]) and runs from memory, without a claim and
+/// without decoding its stored form. Only when the pool has room (else the work is stored
+/// pending and claimed as usual) and no per-flow limit is configured (limits are enforced by
+/// claims).
+#[derive(Debug, Clone)]
+pub struct Handoff {
+    pool: Arc<Pool>,
+}
+
+/// Room in the pool for work about to be stored, and the lease to store it under.
+#[derive(Debug)]
+pub struct Reservation {
+    permits: OwnedSemaphorePermit,
+    /// The lease to store the work under.
+    pub lease: Lease,
+}
+
+impl Handoff {
+    /// Room for `n` items, if the pool has it.
+    pub fn reserve(&self, n: usize) -> Option<Reservation> {
+        let p = &self.pool;
+        if n == 0
+            || p.stopping.is_cancelled()
+            || p.settings.flow_concurrency.is_some()
+            || !p.settings.flow_limits.is_empty()
+        {
+            return None;
+        }
+        let permits = p
+            .claimed
+            .clone()
+            .try_acquire_many_owned(u32::try_from(n).ok()?)
+            .ok()?;
+        let lease_ms = i64::try_from(p.settings.lease.as_millis()).unwrap_or(i64::MAX);
+        Some(Reservation {
+            permits,
+            lease: Lease {
+                owner: p.owner.clone(),
+                expires_ms: now_ms().saturating_add(lease_ms),
+            },
+        })
+    }
+
+    /// Runs the stored work (in order, with the ids it was stored under); `base` is the delivery
+    /// as `async` flows inherit it.
+    pub fn dispatch(
+        &self,
+        mut reservation: Reservation,
+        work: Vec<(WorkId, Work)>,
+        mut base: Event,
+        event_id: &str,
+    ) {
+        codec::redact_event(&mut base);
+        for (i, (id, mut work)) in work.into_iter().enumerate() {
+            codec::redact_work(&mut work);
+            let Some(claim) = reservation.permits.split(1) else {
+                // More items than reserved: the rest stays leased and runs after a restart.
+                tracing::error!(work = %id, "work handed over without room; it runs on the next start");
+                continue;
+            };
+            let item = Item {
+                flow: work.flow().to_string(),
+                id,
+                seq: u32::try_from(i + 1).unwrap_or(u32::MAX),
+                attempt: 1,
+                event_id: event_id.to_string(),
+                work: Ok(work),
+                base: base.clone(),
+            };
+            spawn_item(&self.pool, item, claim);
+        }
+    }
+}
+
 async fn run(pool: Arc<Pool>, stop: CancellationToken) {
-    let running = TaskTracker::new();
     let mut last_refresh = tokio::time::Instant::now() - pool.settings.poll_interval;
     loop {
         if stop.is_cancelled() {
@@ -135,23 +245,11 @@ async fn run(pool: Arc<Pool>, stop: CancellationToken) {
             }
         };
         let n = got.len();
-        for item in got {
+        for c in got {
             let Ok(claim) = pool.claimed.clone().acquire_owned().await else {
                 break;
             };
-            let p = pool.clone();
-            let span = crate::logging::delivery_span();
-            span.record("delivery_id", tracing::field::display(&item.base.event_id));
-            running.spawn(
-                async move {
-                    if let Ok(slot) = p.slots.clone().acquire_owned().await {
-                        run_item(&p, item, slot).await;
-                    }
-                    drop(claim);
-                    p.durable.wake();
-                }
-                .instrument(span),
-            );
+            spawn_item(&pool, decoded(&pool, c), claim);
         }
         if n < want {
             // Nothing more is due now: sleep until woken, or the next poll.
@@ -162,8 +260,36 @@ async fn run(pool: Arc<Pool>, stop: CancellationToken) {
             }
         }
     }
-    running.close();
-    running.wait().await;
+}
+
+/// A claimed item, its stored form decoded.
+fn decoded(pool: &Pool, c: ClaimedWork) -> Item {
+    Item {
+        work: codec::decode(&c, pool.engine.flows()),
+        base: codec::base_event(&c.base),
+        event_id: c.base.event_id,
+        id: c.id,
+        flow: c.flow,
+        seq: c.seq,
+        attempt: c.attempt,
+    }
+}
+
+/// Runs `item` on its own task once a slot is free; `claim` is its place among the claimed.
+fn spawn_item(pool: &Arc<Pool>, item: Item, claim: OwnedSemaphorePermit) {
+    let p = pool.clone();
+    let span = crate::logging::delivery_span();
+    span.record("delivery_id", tracing::field::display(&item.event_id));
+    pool.running.spawn(
+        async move {
+            if let Ok(slot) = p.slots.clone().acquire_owned().await {
+                run_item(&p, item, slot).await;
+            }
+            drop(claim);
+            p.durable.wake();
+        }
+        .instrument(span),
+    );
 }
 
 async fn refresh_counts(durable: &Durable) {
@@ -176,11 +302,11 @@ async fn refresh_counts(durable: &Durable) {
     }
 }
 
-/// Runs one claimed item in `slot` (freed once the flow has run) and records its outcome.
-async fn run_item(pool: &Pool, item: ClaimedWork, slot: tokio::sync::OwnedSemaphorePermit) {
+/// Runs one item in `slot` (freed once the flow has run) and records its outcome.
+async fn run_item(pool: &Pool, item: Item, slot: OwnedSemaphorePermit) {
     let store = pool.durable.store();
     let flows = pool.engine.flows();
-    let work = match codec::decode(&item, flows) {
+    let work = match item.work {
         Ok(w) => w,
         Err(e) => {
             let msg = format!("cannot run: {e}");
@@ -197,13 +323,12 @@ async fn run_item(pool: &Pool, item: ClaimedWork, slot: tokio::sync::OwnedSemaph
                         vec![],
                     )
                     .await,
-                &item,
+                &item.id,
             );
             return;
         }
     };
-    let base = codec::base_event(&item.base);
-    let ran = pool.engine.run_work(&base, work).await;
+    let ran = pool.engine.run_work(&item.base, work).await;
     drop(slot);
     let flow_name = ran.flow.map_or(item.flow.as_str(), |f| f.name);
     let trace = trace_records(ran.flow, &ran.trace);
@@ -232,7 +357,7 @@ async fn run_item(pool: &Pool, item: ClaimedWork, slot: tokio::sync::OwnedSemaph
                         if r.is_ok() && produced {
                             pool.durable.wake();
                         }
-                        report(r, &item);
+                        report(r, &item.id);
                         return;
                     }
                     Err(e) => (format!("cannot store the work it produced: {e}"), true),
@@ -285,7 +410,7 @@ async fn run_item(pool: &Pool, item: ClaimedWork, slot: tokio::sync::OwnedSemaph
                 trace,
             )
             .await,
-        &item,
+        &item.id,
     );
 }
 
@@ -294,15 +419,15 @@ fn metric_flow(flows: &crate::__gen::Registry, name: &str) -> &'static str {
     flows.flow(name).map_or(crate::metrics::OTHER, |f| f.name)
 }
 
-fn report(r: Result<(), StoreError>, item: &ClaimedWork) {
+fn report(r: Result<(), StoreError>, id: &WorkId) {
     match r {
         Ok(()) => {}
         Err(StoreError::LeaseLost(_)) => tracing::warn!(
-            work = %item.id,
+            work = %id,
             "the work's lease was lost while it ran (recovered by another process); its outcome is not recorded here"
         ),
         Err(e) => tracing::error!(
-            work = %item.id,
+            work = %id,
             error = %e,
             "cannot record the outcome of work; it stays running until its lease is recovered (next start)"
         ),

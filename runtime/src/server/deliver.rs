@@ -129,6 +129,7 @@ pub(super) async fn deliver(
         answer: Some(answer),
         build_id: durable.build_id().to_string(),
         replay_of: None,
+        lease: None,
         work: Vec::new(),
         trace,
     };
@@ -178,9 +179,27 @@ pub(super) async fn deliver(
             return Err(ApiError::StoreUnavailable { retry_after });
         }
     };
+    // Stored already claimed by this process when its workers have room: they run it from
+    // memory as soon as it is committed.
+    let handoff = started
+        .base
+        .as_ref()
+        .and_then(|_| state.handoff.reserve(d.work.len()));
+    d.lease = handoff.as_ref().map(|r| r.lease.clone());
+    let ids: Vec<_> = d.work.iter().map(|w| w.id.clone()).collect();
     let answer = d.answer.clone();
-    match durable.commit(d).await {
-        Ok(InsertOutcome::Inserted) => Ok(respond(answer.as_ref(), false)),
+    match durable.commit(d, handoff.is_some()).await {
+        Ok(InsertOutcome::Inserted) => {
+            if let (Some(r), Some(base)) = (handoff, started.base) {
+                state.handoff.dispatch(
+                    r,
+                    ids.into_iter().zip(started.work).collect(),
+                    base,
+                    event_id.as_str(),
+                );
+            }
+            Ok(respond(answer.as_ref(), false))
+        }
         // The same delivery arrived twice at once and the other one was stored first.
         Ok(InsertOutcome::Duplicate { answer, .. }) => {
             Ok(duplicate(answer.as_ref(), &event_id, line))

@@ -87,6 +87,8 @@ struct AppState {
     ready: AtomicBool,
     /// The delivery store; its workers run the work after answers.
     durable: Arc<Durable>,
+    /// Hands work stored by a request straight to the workers.
+    handoff: crate::durable::worker::Handoff,
 }
 
 /// The given listener (tests pass one bound to port 0), or a new one on `config.listen`.
@@ -143,6 +145,7 @@ pub async fn run(
         engine,
         ready: AtomicBool::new(true),
         durable: durable.clone(),
+        handoff: workers.handoff(),
     });
     let app = router(state.clone());
     let mut http = hyper::server::conn::http1::Builder::new();

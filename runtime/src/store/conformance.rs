@@ -4,9 +4,9 @@
 use std::sync::Arc;
 
 use super::{
-    Answer, ClaimRequest, Completion, DeliveryId, DeliveryStatus, Existing, InsertOutcome,
+    Answer, ClaimRequest, Completion, DeliveryId, DeliveryStatus, Existing, InsertOutcome, Lease,
     ListFilter, NewDelivery, NewWork, PruneRequest, Result, Store, StoreError, TraceRecord,
-    Verdict, WorkKind, WorkStatus, REDACTED,
+    Verdict, WorkId, WorkKind, WorkStatus, REDACTED,
 };
 use crate::backoff::{Backoff, Retry};
 
@@ -38,7 +38,9 @@ pub fn sample(key: &str, event_type: &str, at_ms: i64) -> NewDelivery {
         }),
         build_id: "build-1".into(),
         replay_of: None,
+        lease: None,
         work: vec![NewWork {
+            id: WorkId::new_random(),
             flow: "handle".into(),
             kind: WorkKind::Continue {
                 node: 3,
@@ -129,6 +131,7 @@ pub async fn atomicity<S: Store>(s: Arc<S>) -> Result<()> {
     let mut clash = sample("a2", "push", 1_000);
     clash.id = ok.id.clone(); // same primary key, different dedup key: must fail
     clash.work.push(NewWork {
+        id: WorkId::new_random(),
         flow: "other".into(),
         kind: WorkKind::Start {
             payload: b"{}".to_vec(),
@@ -291,12 +294,14 @@ pub async fn leases_and_recovery<S: Store>(s: &S) -> Result<()> {
 pub async fn claim_rules<S: Store>(s: &S) -> Result<()> {
     let mut d = sample("c1", "push", 2_000);
     d.work.push(NewWork {
+        id: WorkId::new_random(),
         flow: "slow".into(),
         kind: WorkKind::Start {
             payload: b"{\"n\":1}".to_vec(),
         },
     });
     d.work.push(NewWork {
+        id: WorkId::new_random(),
         flow: "slow".into(),
         kind: WorkKind::Start {
             payload: b"{\"n\":2}".to_vec(),
@@ -623,6 +628,7 @@ pub async fn complete_with_new_work<S: Store>(s: &S) -> Result<()> {
         .any(|(k, v)| k == "Authorization" && v == REDACTED));
     let produced = vec![
         NewWork {
+            id: WorkId::new_random(),
             flow: "handle".into(),
             kind: WorkKind::Continue {
                 node: 5,
@@ -631,6 +637,7 @@ pub async fn complete_with_new_work<S: Store>(s: &S) -> Result<()> {
             },
         },
         NewWork {
+            id: WorkId::new_random(),
             flow: "spawned".into(),
             kind: WorkKind::Start {
                 payload: b"{\"p\":2}".to_vec(),
@@ -710,6 +717,7 @@ pub async fn flow_limits_and_event_ids<S: Store>(s: &S) -> Result<()> {
         let mut d = sample(&format!("o{i}"), "push", 1_000 + i);
         d.event_id = "shared-sender-id".into();
         d.work.push(NewWork {
+            id: WorkId::new_random(),
             flow: "bulk".into(),
             kind: WorkKind::Start {
                 payload: b"{}".to_vec(),
@@ -733,5 +741,40 @@ pub async fn flow_limits_and_event_ids<S: Store>(s: &S) -> Result<()> {
         .await?;
     assert_eq!(same.len(), 4);
     assert!(same.iter().all(|d| d.event_id == "shared-sender-id"));
+    Ok(())
+}
+
+/// Work claimed at insert: running under the inserter's lease with its first attempt started,
+/// never claimed by others, completed by its id, recovered like any lease when it expires.
+pub async fn insert_leased<S: Store>(s: &S) -> Result<()> {
+    let mut d = sample("i1", "push", 1_000);
+    let id = d.work[0].id.clone();
+    d.lease = Some(Lease {
+        owner: "me".into(),
+        expires_ms: 31_000,
+    });
+    s.insert(d).await?;
+    let mut other = sample("i2", "push", 1_000);
+    let other_id = other.work[0].id.clone();
+    other.lease = Some(Lease {
+        owner: "crashed".into(),
+        expires_ms: 31_000,
+    });
+    s.insert(other).await?;
+    let c = s.counts().await?;
+    assert_eq!((c.pending, c.running), (0, 2));
+    assert!(s.claim(claim_req("w", 10, 2_000)).await?.is_empty());
+    assert!(matches!(
+        s.complete(id.clone(), "w".into(), 2_000, Completion::default())
+            .await,
+        Err(StoreError::LeaseLost(_))
+    ));
+    s.complete(id, "me".into(), 2_000, Completion::default())
+        .await?;
+    assert_eq!(s.recover_expired(31_000).await?, 1);
+    let again = s.claim(claim_req("w", 10, 31_000)).await?;
+    assert_eq!(again.len(), 1);
+    assert_eq!(again[0].id, other_id);
+    assert_eq!(again[0].attempt, 2, "the leased run was attempt 1");
     Ok(())
 }

@@ -171,6 +171,9 @@ pub enum WorkKind {
 /// Work to store with a new delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NewWork {
+    /// Its id, chosen by the caller ([`WorkId::new_random`]), so that work claimed at insert
+    /// ([`NewDelivery::lease`]) can be completed without asking the store.
+    pub id: WorkId,
     /// The flow this work runs.
     pub flow: String,
     /// What to run.
@@ -236,6 +239,9 @@ pub struct NewDelivery {
     pub replay_of: Option<DeliveryId>,
     /// Work after the answer, committed in the same transaction.
     pub work: Vec<NewWork>,
+    /// Claim the work at insert for this owner (its first attempt starts now): the process that
+    /// stored it runs it at once, without a claim. `None`: the work is pending.
+    pub lease: Option<Lease>,
     /// The path up to the answer.
     pub trace: Vec<TraceRecord>,
 }
@@ -262,6 +268,15 @@ pub struct Existing {
     pub delivery_id: DeliveryId,
     /// Its answer, if recorded.
     pub answer: Option<Answer>,
+}
+
+/// A claim made at insert ([`NewDelivery::lease`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lease {
+    /// Who runs the work.
+    pub owner: String,
+    /// When the lease expires.
+    pub expires_ms: i64,
 }
 
 /// The result of [`Store::insert`].

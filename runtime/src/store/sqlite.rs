@@ -29,7 +29,7 @@ use tokio::sync::oneshot;
 
 use super::{
     redact_headers, Answer, AttemptRecord, ClaimRequest, ClaimedWork, Completion, Counts,
-    DeliveryDetail, DeliveryId, DeliveryStatus, DeliverySummary, Existing, InsertOutcome,
+    DeliveryDetail, DeliveryId, DeliveryStatus, DeliverySummary, Existing, InsertOutcome, Lease,
     ListFilter, NewDelivery, NewWork, PruneRequest, Result, Store, StoreError, TraceEntry,
     TraceRecord, Verdict, WorkBase, WorkId, WorkKind, WorkRecord, WorkStatus,
 };
@@ -581,24 +581,38 @@ fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
         d.build_id,
         d.replay_of.as_ref().map(|r| r.0.clone()),
     ])?;
-    insert_work(t, &d.id, &d.work, d.received_at_ms)?;
-    append_steps(t, &d.id, None, &d.trace)?;
+    insert_work(t, &d.id, 0, &d.work, d.received_at_ms, d.lease.as_ref())?;
+    append_steps(t, &d.id, None, Some(0), &d.trace)?;
     Ok(InsertOutcome::Inserted)
 }
 
-/// Inserts pending work for a delivery, due at `now_ms`, in the given order.
-fn insert_work(t: &Connection, delivery: &DeliveryId, work: &[NewWork], now_ms: i64) -> Result<()> {
+/// Inserts work for a delivery after its first `after` items, due at `now_ms`, in the given
+/// order: pending, or running under `lease` with its first attempt started.
+fn insert_work(
+    t: &Connection,
+    delivery: &DeliveryId,
+    after: i64,
+    work: &[NewWork],
+    now_ms: i64,
+    lease: Option<&Lease>,
+) -> Result<()> {
     if work.is_empty() {
         return Ok(());
     }
-    let mut seq: i64 = t
-        .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM work WHERE delivery_id = ?1")?
-        .query_row(params![delivery.0], |r| r.get(0))?;
+    let mut seq = after;
     let mut q = t.prepare_cached(
         "INSERT INTO work (id, delivery_id, flow, kind, node, state_version, state, status, \
-         attempts, retry_base, due_at_ms, created_at_ms, seq) \
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, 'pending', 0, 0, ?8, ?8, ?9)",
+         attempts, retry_base, due_at_ms, created_at_ms, seq, lease_owner, lease_expires_ms) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?10, ?11, 0, ?8, ?8, ?9, ?12, ?13)",
     )?;
+    let mut attempt = t.prepare_cached(
+        "INSERT INTO attempts (work_id, number, owner, started_at_ms) VALUES (?1, 1, ?2, ?3)",
+    )?;
+    let (status, attempts) = if lease.is_some() {
+        ("running", 1)
+    } else {
+        ("pending", 0)
+    };
     for w in work {
         seq += 1;
         let (kind, node, version, state) = match &w.kind {
@@ -615,7 +629,7 @@ fn insert_work(t: &Connection, delivery: &DeliveryId, work: &[NewWork], now_ms: 
             WorkKind::Start { payload } => ("start", None, None, payload),
         };
         q.execute(params![
-            WorkId::new_random().0,
+            w.id.0,
             delivery.0,
             w.flow,
             kind,
@@ -623,26 +637,40 @@ fn insert_work(t: &Connection, delivery: &DeliveryId, work: &[NewWork], now_ms: 
             version,
             state,
             now_ms,
-            seq
+            seq,
+            status,
+            attempts,
+            lease.map(|l| l.owner.as_str()),
+            lease.map(|l| l.expires_ms),
         ])?;
+        if let Some(l) = lease {
+            attempt.execute(params![w.id.0, l.owner, now_ms])?;
+        }
     }
     Ok(())
 }
 
 /// Appends trace steps to a delivery's path; `from` is the work item and attempt that recorded
-/// them (`None`: the run up to the answer).
+/// them (`None`: the run up to the answer). `start`: the next step number when the caller knows
+/// it (0 for a new delivery), else it is looked up.
 fn append_steps(
     t: &Connection,
     id: &DeliveryId,
     from: Option<(&WorkId, u32)>,
+    start: Option<i64>,
     steps: &[TraceRecord],
 ) -> Result<()> {
     if steps.is_empty() {
         return Ok(());
     }
-    let start: i64 = t
-        .prepare_cached("SELECT COALESCE(MAX(seq) + 1, 0) FROM trace_steps WHERE delivery_id = ?1")?
-        .query_row(params![id.0], |r| r.get(0))?;
+    let start: i64 = match start {
+        Some(n) => n,
+        None => t
+            .prepare_cached(
+                "SELECT COALESCE(MAX(seq) + 1, 0) FROM trace_steps WHERE delivery_id = ?1",
+            )?
+            .query_row(params![id.0], |r| r.get(0))?,
+    };
     let mut q = t.prepare_cached(
         "INSERT INTO trace_steps (delivery_id, seq, work_id, attempt, flow, node, outcome, \
          duration_us, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -984,7 +1012,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_trace(&self, id: DeliveryId, steps: Vec<TraceRecord>) -> Result<()> {
-        self.write(false, move |t| append_steps(t, &id, None, &steps))
+        self.write(false, move |t| append_steps(t, &id, None, None, &steps))
             .await
     }
 
@@ -1006,8 +1034,11 @@ impl Store for SqliteStore {
                 "UPDATE work SET status = 'done', lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
             )?
             .execute(params![id.0])?;
-            insert_work(t, &delivery, &done.work, now_ms)?;
-            append_steps(t, &delivery, Some((&id, attempt)), &done.trace)?;
+            let after: i64 = t
+                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM work WHERE delivery_id = ?1")?
+                .query_row(params![delivery.0], |r| r.get(0))?;
+            insert_work(t, &delivery, after, &done.work, now_ms, None)?;
+            append_steps(t, &delivery, Some((&id, attempt)), None, &done.trace)?;
             Ok(())
         })
         .await
@@ -1034,7 +1065,7 @@ impl Store for SqliteStore {
                  lease_expires_ms = NULL WHERE id = ?1",
             )?
             .execute(params![id.0, status, due, error])?;
-            append_steps(t, &delivery, Some((&id, attempt)), &trace)?;
+            append_steps(t, &delivery, Some((&id, attempt)), None, &trace)?;
             Ok(())
         })
         .await

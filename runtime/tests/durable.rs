@@ -541,6 +541,33 @@ async fn a_store_that_cannot_be_written_answers_503_never_2xx() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn work_is_done_even_when_the_caller_leaves_during_the_commit() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config("", dir.path())).await;
+    assert_eq!(post(&server, "count", &[], json!({"warm": 1})).await.status, 200);
+    // Another connection holds the write lock: the commit waits (busy_timeout)...
+    let other = rusqlite::Connection::open(dir.path().join("hookflow.db")).unwrap();
+    other.execute_batch("BEGIN IMMEDIATE").unwrap();
+    // ...and the caller gives up meanwhile.
+    let gone = reqwest::Client::new()
+        .post(format!("{}/events/webhook/acme/flaky", server.url()))
+        .header("Content-Type", "application/json")
+        .header("X-GitHub-Delivery", "left-1")
+        .timeout(Duration::from_millis(300))
+        .body("{}")
+        .send()
+        .await;
+    assert!(gone.is_err(), "the caller timed out: {gone:?}");
+    other.execute_batch("COMMIT").unwrap();
+    // The commit completed after all, and the work claimed with it still runs.
+    eventually("the work ran", || runs("left-1") == ["processed"]).await;
+    // The sender's retry is a duplicate.
+    let again = post(&server, "flaky", &[("X-GitHub-Delivery", "left-1")], json!({})).await;
+    assert_eq!(again.headers["x-hookflow-duplicate"], "true");
+    server.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn too_much_pending_work_is_503_overloaded() {
     let dir = tempfile::tempdir().unwrap();
     // Work that fails and waits up to a minute before its retry stays pending.

@@ -188,18 +188,31 @@ pub(super) async fn deliver(
     d.lease = handoff.as_ref().map(|r| r.lease.clone());
     let ids: Vec<_> = d.work.iter().map(|w| w.id.clone()).collect();
     let answer = d.answer.clone();
-    match durable.commit(d, handoff.is_some()).await {
-        Ok(InsertOutcome::Inserted) => {
-            if let (Some(r), Some(base)) = (handoff, started.base) {
-                state.handoff.dispatch(
-                    r,
-                    ids.into_iter().zip(started.work).collect(),
-                    base,
-                    event_id.as_str(),
-                );
-            }
-            Ok(respond(answer.as_ref(), false))
+    // On a task of its own: if the caller goes away (or the request times out) while the commit
+    // is in flight, the commit still completes and claimed work is still handed over; dropping
+    // this future half-way would leave it claimed by nobody until the next start.
+    let (durable, workers, work, base) = (
+        durable.clone(),
+        state.handoff.clone(),
+        started.work,
+        started.base,
+    );
+    let event = event_id.to_string();
+    let committed = tokio::spawn(async move {
+        let out = durable.commit(d, handoff.is_some()).await;
+        if let (Ok(InsertOutcome::Inserted), Some(r), Some(base)) = (&out, handoff, base) {
+            workers.dispatch(r, ids.into_iter().zip(work).collect(), base, &event);
         }
+        out
+    })
+    .await
+    .unwrap_or_else(|e| {
+        Err(store::StoreError::Db(format!(
+            "the commit task failed: {e}"
+        )))
+    });
+    match committed {
+        Ok(InsertOutcome::Inserted) => Ok(respond(answer.as_ref(), false)),
         // The same delivery arrived twice at once and the other one was stored first.
         Ok(InsertOutcome::Duplicate { answer, .. }) => {
             Ok(duplicate(answer.as_ref(), &event_id, line))

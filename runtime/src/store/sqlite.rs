@@ -245,7 +245,7 @@ impl SqliteStore {
         conn.execute_batch(&format!(
             "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; \
              PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0; \
-             PRAGMA journal_size_limit=67108864;"
+             PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-65536;"
         ))
         .map_err(|e| open_err(&path, e))?;
         let mode: String = conn
@@ -1034,10 +1034,14 @@ impl Store for SqliteStore {
                 "UPDATE work SET status = 'done', lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
             )?
             .execute(params![id.0])?;
-            let after: i64 = t
-                .prepare_cached("SELECT COALESCE(MAX(seq), 0) FROM work WHERE delivery_id = ?1")?
-                .query_row(params![delivery.0], |r| r.get(0))?;
-            insert_work(t, &delivery, after, &done.work, now_ms, None)?;
+            if !done.work.is_empty() {
+                let after: i64 = t
+                    .prepare_cached(
+                        "SELECT COALESCE(MAX(seq), 0) FROM work WHERE delivery_id = ?1",
+                    )?
+                    .query_row(params![delivery.0], |r| r.get(0))?;
+                insert_work(t, &delivery, after, &done.work, now_ms, None)?;
+            }
             append_steps(t, &delivery, Some((&id, attempt)), None, &done.trace)?;
             Ok(())
         })

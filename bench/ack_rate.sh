@@ -82,13 +82,15 @@ commits_before=$(metric hookflow_store_commit_duration_seconds_count "")
 load durable bench.ack
 # Let the workers finish what the run left pending, and time it.
 start=$(date +%s.%N)
-while :; do
+drained=no
+for _ in $(seq 1 600); do
     pending=$(metric hookflow_work '{state="pending"}')
     running=$(metric hookflow_work '{state="running"}')
-    [ "${pending:-1}" = 0 ] && [ "${running:-1}" = 0 ] && break
+    if [ "${pending:-1}" = 0 ] && [ "${running:-1}" = 0 ]; then drained=yes; break; fi
     sleep 0.2
 done
 drain=$(echo "$(date +%s.%N) - $start" | bc)
+[ $drained = yes ] || echo "WARNING: work still pending or running ${drain}s after the run" >&2
 commits=$(( $(metric hookflow_store_commit_duration_seconds_count "") - commits_before ))
 sum=$(metric hookflow_store_commit_duration_seconds_sum "")
 done_items=$(sqlite3 "$OUT/bundle/state/hookflow.db" "SELECT COUNT(*) FROM work WHERE status = 'done'")

@@ -68,6 +68,15 @@ f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "push"
 wrk.headers["X-Hub-Signature-256"] = "$sig"
+-- A delivery id of its own for every request, as GitHub sends: the same id twice would be a
+-- repeat, answered from the delivery store without running the flow.
+local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
+local n = 0
+request = function()
+    n = n + 1
+    wrk.headers["X-GitHub-Delivery"] = prefix .. "-" .. n
+    return wrk.format()
+end
 LUA
 
     # hookflow with a bundle that checks GitHub's signature.

@@ -544,7 +544,10 @@ async fn a_store_that_cannot_be_written_answers_503_never_2xx() {
 async fn work_is_done_even_when_the_caller_leaves_during_the_commit() {
     let dir = tempfile::tempdir().unwrap();
     let server = start(config("", dir.path())).await;
-    assert_eq!(post(&server, "count", &[], json!({"warm": 1})).await.status, 200);
+    assert_eq!(
+        post(&server, "count", &[], json!({"warm": 1})).await.status,
+        200
+    );
     // Another connection holds the write lock: the commit waits (busy_timeout)...
     let other = rusqlite::Connection::open(dir.path().join("hookflow.db")).unwrap();
     other.execute_batch("BEGIN IMMEDIATE").unwrap();
@@ -562,7 +565,13 @@ async fn work_is_done_even_when_the_caller_leaves_during_the_commit() {
     // The commit completed after all, and the work claimed with it still runs.
     eventually("the work ran", || runs("left-1") == ["processed"]).await;
     // The sender's retry is a duplicate.
-    let again = post(&server, "flaky", &[("X-GitHub-Delivery", "left-1")], json!({})).await;
+    let again = post(
+        &server,
+        "flaky",
+        &[("X-GitHub-Delivery", "left-1")],
+        json!({}),
+    )
+    .await;
     assert_eq!(again.headers["x-hookflow-duplicate"], "true");
     server.shutdown().await.unwrap();
 }

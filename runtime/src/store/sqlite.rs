@@ -100,17 +100,17 @@ CREATE TABLE IF NOT EXISTS attempts (
     PRIMARY KEY (work_id, number)
 );
 CREATE TABLE IF NOT EXISTS trace_steps (
+    seq INTEGER PRIMARY KEY,
     delivery_id TEXT NOT NULL REFERENCES deliveries (id),
-    seq INTEGER NOT NULL,
     work_id TEXT,
     attempt INTEGER,
     flow TEXT NOT NULL,
     node TEXT NOT NULL,
     outcome TEXT NOT NULL,
     duration_us BIGINT,
-    error TEXT,
-    PRIMARY KEY (delivery_id, seq)
+    error TEXT
 );
+CREATE INDEX IF NOT EXISTS trace_delivery ON trace_steps (delivery_id, seq);
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 INSERT OR IGNORE INTO meta (key, value) VALUES ('schema_version', '1');
 ";
@@ -543,19 +543,40 @@ fn lookup_key(c: &Connection, key: &str) -> Result<Option<Existing>> {
     }
 }
 
+/// Stores a delivery, or reports the first one with its dedup key. The insert is tried first
+/// (the unique dedup key decides): a repeat is rare, a lookup before every insert is not.
 fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
-    if let Some(e) = lookup_key(t, &d.dedup_key)? {
-        return Ok(InsertOutcome::Duplicate {
-            delivery_id: e.delivery_id,
-            answer: e.answer,
-        });
+    match insert_row(t, d) {
+        Ok(()) => {}
+        Err(e @ rusqlite::Error::SqliteFailure(f, _))
+            if f.code == rusqlite::ErrorCode::ConstraintViolation =>
+        {
+            return match lookup_key(t, &d.dedup_key)? {
+                Some(first) => Ok(InsertOutcome::Duplicate {
+                    delivery_id: first.delivery_id,
+                    answer: first.answer,
+                }),
+                // Another constraint (a clashing id): a real error.
+                None => Err(e.into()),
+            };
+        }
+        Err(e) => return Err(e.into()),
     }
-    let headers = headers_to_json(&redact_headers(&d.headers))?;
+    insert_work(t, &d.id, 0, &d.work, d.received_at_ms, d.lease.as_ref())?;
+    append_steps(t, &d.id, &d.trace)?;
+    Ok(InsertOutcome::Inserted)
+}
+
+fn insert_row(t: &Connection, d: &NewDelivery) -> rusqlite::Result<()> {
+    let json = |h: &[(String, String)]| {
+        serde_json::to_string(h).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
+    };
+    let headers = json(&redact_headers(&d.headers))?;
     let (a_status, a_headers, a_body) = match &d.answer {
         Some(a) => (
             Some(i64::from(a.status)),
-            Some(headers_to_json(&a.headers)?),
-            Some(a.body.clone()),
+            Some(json(&a.headers)?),
+            Some(a.body.as_slice()),
         ),
         None => (None, None, None),
     };
@@ -581,9 +602,7 @@ fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
         d.build_id,
         d.replay_of.as_ref().map(|r| r.0.clone()),
     ])?;
-    insert_work(t, &d.id, 0, &d.work, d.received_at_ms, d.lease.as_ref())?;
-    append_steps(t, &d.id, None, Some(0), &d.trace)?;
-    Ok(InsertOutcome::Inserted)
+    Ok(())
 }
 
 /// Inserts work for a delivery after its first `after` items, due at `now_ms`, in the given
@@ -650,38 +669,34 @@ fn insert_work(
     Ok(())
 }
 
-/// Appends trace steps to a delivery's path; `from` is the work item and attempt that recorded
-/// them (`None`: the run up to the answer). `start`: the next step number when the caller knows
-/// it (0 for a new delivery), else it is looked up.
-fn append_steps(
-    t: &Connection,
-    id: &DeliveryId,
-    from: Option<(&WorkId, u32)>,
-    start: Option<i64>,
-    steps: &[TraceRecord],
-) -> Result<()> {
-    if steps.is_empty() {
-        return Ok(());
-    }
-    let start: i64 = match start {
-        Some(n) => n,
-        None => t
-            .prepare_cached(
-                "SELECT COALESCE(MAX(seq) + 1, 0) FROM trace_steps WHERE delivery_id = ?1",
-            )?
-            .query_row(params![id.0], |r| r.get(0))?,
-    };
+/// Appends the steps of the run up to a delivery's answer (or of `append_trace`).
+fn append_steps(t: &Connection, id: &DeliveryId, steps: &[TraceRecord]) -> Result<()> {
     let mut q = t.prepare_cached(
-        "INSERT INTO trace_steps (delivery_id, seq, work_id, attempt, flow, node, outcome, \
-         duration_us, error) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO trace_steps (delivery_id, flow, node, outcome, duration_us, error) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
     )?;
-    for (i, s) in steps.iter().enumerate() {
-        let seq = start + i64::try_from(i).unwrap_or(i64::MAX);
+    for s in steps {
         q.execute(params![
             id.0,
-            seq,
-            from.map(|(w, _)| w.0.clone()),
-            from.map(|(_, a)| i64::from(a)),
+            s.flow,
+            s.node,
+            s.outcome,
+            s.duration_us.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
+            s.error
+        ])?;
+    }
+    Ok(())
+}
+
+/// Appends the steps of the current attempt of work `id` to its delivery's path.
+fn append_attempt_steps(t: &Connection, id: &WorkId, steps: &[TraceRecord]) -> Result<()> {
+    let mut q = t.prepare_cached(
+        "INSERT INTO trace_steps (delivery_id, work_id, attempt, flow, node, outcome, duration_us, \
+         error) SELECT delivery_id, id, attempts, ?2, ?3, ?4, ?5, ?6 FROM work WHERE id = ?1",
+    )?;
+    for s in steps {
+        q.execute(params![
+            id.0,
             s.flow,
             s.node,
             s.outcome,
@@ -717,36 +732,37 @@ fn to_u32(v: i64) -> u32 {
     u32::try_from(v).unwrap_or(u32::MAX)
 }
 
-/// The delivery and current attempt number of work `id` running under `owner`'s lease, or
-/// `LeaseLost`.
-fn held(t: &Connection, id: &WorkId, owner: &str) -> Result<(DeliveryId, u32)> {
-    let row = t
-        .prepare_cached(
-            "SELECT delivery_id, attempts FROM work WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
-        )?
-        .query_row(params![id.0, owner], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?))
-        })
-        .optional()?;
-    match row {
-        Some((d, n)) => Ok((DeliveryId(d), to_u32(n))),
-        None => Err(StoreError::LeaseLost(id.clone())),
-    }
-}
-
-/// Ends attempt `number` of `id`.
-fn end_attempt(
+/// Ends the current attempt of work `id` and leaves the work with `status` (due `due_ms`,
+/// `error` kept), if `owner` still holds its lease; else `LeaseLost` (and nothing is written).
+fn finish(
     t: &Connection,
     id: &WorkId,
-    number: u32,
+    owner: &str,
     now_ms: i64,
-    result: &str,
+    status: WorkStatus,
+    due_ms: Option<i64>,
     error: Option<&str>,
 ) -> Result<()> {
+    let n = t
+        .prepare_cached(
+            "UPDATE work SET status = ?3, due_at_ms = COALESCE(?4, due_at_ms), \
+             last_error = COALESCE(?5, last_error), lease_owner = NULL, lease_expires_ms = NULL \
+             WHERE id = ?1 AND status = 'running' AND lease_owner = ?2",
+        )?
+        .execute(params![id.0, owner, status.as_str(), due_ms, error])?;
+    if n == 0 {
+        return Err(StoreError::LeaseLost(id.clone()));
+    }
     t.prepare_cached(
-        "UPDATE attempts SET ended_at_ms = ?3, result = ?4, error = ?5 WHERE work_id = ?1 AND number = ?2",
+        "UPDATE attempts SET ended_at_ms = ?2, result = ?3, error = ?4 \
+         WHERE work_id = ?1 AND number = (SELECT attempts FROM work WHERE id = ?1)",
     )?
-    .execute(params![id.0, i64::from(number), now_ms, result, error])?;
+    .execute(params![
+        id.0,
+        now_ms,
+        if error.is_some() { "error" } else { "ok" },
+        error
+    ])?;
     Ok(())
 }
 
@@ -1012,7 +1028,7 @@ impl Store for SqliteStore {
     }
 
     async fn append_trace(&self, id: DeliveryId, steps: Vec<TraceRecord>) -> Result<()> {
-        self.write(false, move |t| append_steps(t, &id, None, None, &steps))
+        self.write(false, move |t| append_steps(t, &id, &steps))
             .await
     }
 
@@ -1028,21 +1044,17 @@ impl Store for SqliteStore {
         done: Completion,
     ) -> Result<()> {
         self.write(false, move |t| {
-            let (delivery, attempt) = held(t, &id, &owner)?;
-            end_attempt(t, &id, attempt, now_ms, "ok", None)?;
-            t.prepare_cached(
-                "UPDATE work SET status = 'done', lease_owner = NULL, lease_expires_ms = NULL WHERE id = ?1",
-            )?
-            .execute(params![id.0])?;
+            finish(t, &id, &owner, now_ms, WorkStatus::Done, None, None)?;
+            append_attempt_steps(t, &id, &done.trace)?;
             if !done.work.is_empty() {
-                let after: i64 = t
+                let (delivery, after): (String, i64) = t
                     .prepare_cached(
-                        "SELECT COALESCE(MAX(seq), 0) FROM work WHERE delivery_id = ?1",
+                        "SELECT w.delivery_id, (SELECT MAX(seq) FROM work o WHERE o.delivery_id = w.delivery_id) \
+                         FROM work w WHERE w.id = ?1",
                     )?
-                    .query_row(params![delivery.0], |r| r.get(0))?;
-                insert_work(t, &delivery, after, &done.work, now_ms, None)?;
+                    .query_row(params![id.0], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                insert_work(t, &DeliveryId(delivery), after, &done.work, now_ms, None)?;
             }
-            append_steps(t, &delivery, Some((&id, attempt)), None, &done.trace)?;
             Ok(())
         })
         .await
@@ -1058,18 +1070,12 @@ impl Store for SqliteStore {
         trace: Vec<TraceRecord>,
     ) -> Result<()> {
         self.write(false, move |t| {
-            let (delivery, attempt) = held(t, &id, &owner)?;
-            end_attempt(t, &id, attempt, now_ms, "error", Some(&error))?;
             let (status, due) = match retry {
-                Retry::At(at) => ("pending", at),
-                Retry::Dead => ("dead", now_ms),
+                Retry::At(at) => (WorkStatus::Pending, at),
+                Retry::Dead => (WorkStatus::Dead, now_ms),
             };
-            t.prepare_cached(
-                "UPDATE work SET status = ?2, due_at_ms = ?3, last_error = ?4, lease_owner = NULL, \
-                 lease_expires_ms = NULL WHERE id = ?1",
-            )?
-            .execute(params![id.0, status, due, error])?;
-            append_steps(t, &delivery, Some((&id, attempt)), None, &trace)?;
+            finish(t, &id, &owner, now_ms, status, Some(due), Some(&error))?;
+            append_attempt_steps(t, &id, &trace)?;
             Ok(())
         })
         .await

@@ -34,6 +34,8 @@ pub const DEFAULT_LISTEN: &str = "127.0.0.1:8080";
 pub const DEFAULT_PUBLIC_BASE_URL: &str = "http://127.0.0.1:8080";
 pub const DEFAULT_MAX_BODY_BYTES: u64 = 10 * 1024 * 1024;
 pub const DEFAULT_REQUEST_TIMEOUT_SECONDS: u64 = 30;
+/// The header outgoing `http_request` calls carry their idempotency key in.
+pub const DEFAULT_IDEMPOTENCY_HEADER: &str = "Idempotency-Key";
 /// How long a client may take to send the request line and headers.
 pub const HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
 /// Most header bytes a request may carry (request line and headers together).
@@ -53,6 +55,7 @@ const KEYS: &[&str] = &[
     "listen",
     "max_body_bytes",
     "request_timeout_seconds",
+    "idempotency_header",
     // crate::allow::KEYS
     "trusted_proxies",
     "client_ip_header",
@@ -112,6 +115,9 @@ pub struct RawConfig {
     pub max_body_bytes: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub request_timeout_seconds: Option<u64>,
+    /// The header that carries the idempotency key of `http_request` calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_header: Option<String>,
     /// `trusted_proxies`, `client_ip_header`, `allow_ips`, `metrics_allow_ips`.
     #[serde(flatten)]
     pub access: RawAccess,
@@ -134,6 +140,7 @@ impl Default for RawConfig {
             listen: None,
             max_body_bytes: None,
             request_timeout_seconds: None,
+            idempotency_header: None,
             access: RawAccess::default(),
             durable: RawDurable::default(),
         }
@@ -269,6 +276,7 @@ impl RawConfig {
             listen: opt_string("listen")?,
             max_body_bytes: opt_u64("max_body_bytes")?,
             request_timeout_seconds: opt_u64("request_timeout_seconds")?,
+            idempotency_header: opt_string("idempotency_header")?,
             access: RawAccess::from_provider_map(&map, PROVIDER)?,
             durable: RawDurable::from_provider_map(&map, PROVIDER)?,
         })
@@ -360,6 +368,19 @@ impl RawConfig {
             ));
         }
 
+        let idempotency_header = match &self.idempotency_header {
+            None => DEFAULT_IDEMPOTENCY_HEADER.to_string(),
+            Some(h) => {
+                http::HeaderName::from_bytes(h.as_bytes()).map_err(|_| {
+                    ConfigError::invalid(
+                        key("idempotency_header"),
+                        format!("`{h}` is not a valid HTTP header name"),
+                    )
+                })?;
+                h.clone()
+            }
+        };
+
         let mut tenants = Vec::with_capacity(self.tenants.len());
         let mut tenant_checks = BTreeMap::new();
         for (name, raw) in &self.tenants {
@@ -408,6 +429,7 @@ impl RawConfig {
             generic,
             max_body_bytes,
             request_timeout: Duration::from_secs(timeout),
+            idempotency_header,
             state_dir: None,
             access,
             durable,
@@ -695,6 +717,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Longest time a request may take from its headers to its answer (body read included).
     pub request_timeout: Duration,
+    /// The header that carries the idempotency key of `http_request` calls.
+    pub idempotency_header: String,
     /// The state directory (the durable store). [`load`] always sets it (`--state`, the
     /// bundle's `state/`, or the default); `None` (a configuration built in code) makes the
     /// server use a temporary directory removed when it stops.
@@ -719,6 +743,7 @@ impl Default for Config {
             generic: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES as usize,
             request_timeout: Duration::from_secs(DEFAULT_REQUEST_TIMEOUT_SECONDS),
+            idempotency_header: DEFAULT_IDEMPOTENCY_HEADER.to_string(),
             state_dir: None,
             access: Access::default(),
             durable: DurableSettings::default(),
@@ -968,6 +993,10 @@ mod tests {
             (
                 r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "max_body_bytes": -1}}"#,
                 "events-webhook.max_body_bytes",
+            ),
+            (
+                r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "idempotency_header": "Idem Key"}}"#,
+                "events-webhook.idempotency_header",
             ),
             (
                 r#"{"events-webhook": {"enabled": true, "public_base_url": "https://x", "tenants": ["a b"]}}"#,

@@ -113,6 +113,15 @@ pub const VARS: &[Var] = &[
         },
     },
     Var {
+        name: "HOOKFLOW_IDEMPOTENCY_HEADER",
+        key: "idempotency_header",
+        form: "header name",
+        apply: |r, v| {
+            r.idempotency_header = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Var {
         name: "HOOKFLOW_TRUSTED_PROXIES",
         key: "trusted_proxies",
         form: "comma-separated CIDRs",

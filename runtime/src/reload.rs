@@ -119,6 +119,15 @@ impl Live {
             );
             config.state_dir.clone_from(&old.state_dir);
         }
+        if config.idempotency_header != old.idempotency_header {
+            warnings.push(format!(
+                "`idempotency_header` changed from {} to {}: outgoing calls use the header set at start until a restart",
+                old.idempotency_header, config.idempotency_header
+            ));
+            config
+                .idempotency_header
+                .clone_from(&old.idempotency_header);
+        }
         if config.durable.worker != old.durable.worker
             || config.durable.retention != old.durable.retention
         {

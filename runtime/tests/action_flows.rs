@@ -7,7 +7,7 @@
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::post;
 use axum::Router;
-use hookflow_runtime::config::Config;
+use hookflow_runtime::config::{Config, RawConfig};
 use hookflow_runtime::server::RunningServer;
 use serde_json::{json, Value};
 use std::io::Write;
@@ -56,9 +56,13 @@ fn capture() -> (Captured, tracing::subscriber::DefaultGuard) {
 }
 
 async fn hookflow() -> RunningServer {
+    hookflow_with(Config::default()).await
+}
+
+async fn hookflow_with(config: Config) -> RunningServer {
     init();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    RunningServer::start(Config::default(), &FLOWS, Some(listener))
+    RunningServer::start(config, &FLOWS, Some(listener))
         .await
         .unwrap()
 }
@@ -143,6 +147,30 @@ async fn a_yaml_http_request_forwards_and_answers_with_the_downstream_reply() {
     assert_eq!(headers["authorization"], "Bearer e2e-secret");
     let key = headers["idempotency-key"].to_str().unwrap();
     assert!(key.starts_with("e2e-") && key.ends_with(":call"), "{key}");
+}
+
+#[tokio::test]
+async fn the_idempotency_header_name_is_configurable() {
+    let (base, seen) = downstream().await;
+    let raw = RawConfig {
+        idempotency_header: Some("X-Request-Key".to_string()),
+        ..RawConfig::default()
+    };
+    let server = hookflow_with(raw.check().unwrap()).await;
+    let (status, _) = send(
+        &server,
+        "forward",
+        json!({"target": format!("{base}/ok"), "data": {}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let seen = seen.lock().unwrap();
+    let headers = &seen[0].0;
+    assert!(headers.get("idempotency-key").is_none());
+    assert!(headers["x-request-key"]
+        .to_str()
+        .unwrap()
+        .ends_with(":call"));
 }
 
 #[tokio::test]

@@ -114,7 +114,11 @@ pub async fn run(
 ) -> Result<(), ServerError> {
     let live: Live = config.into();
     let config = live.get();
-    let engine = Arc::new(Engine::new(flows, ActionOptions::default())?);
+    let actions = ActionOptions {
+        idempotency_header: config.idempotency_header.clone(),
+        ..ActionOptions::default()
+    };
+    let engine = Arc::new(Engine::new(flows, actions)?);
     let listener = bind(&config, listener).await?;
     let addr = listener.local_addr().map_err(ServerError::LocalAddr)?;
     let durable = Arc::new(Durable::open(config.state_dir.as_deref())?);

@@ -3,8 +3,8 @@
 //! One loop claims due work under a lease, within the per-flow limits, and runs each item on its
 //! own task through [`Engine::run_work`], at most `pool_size` at once. It claims up to
 //! `pool_size` items ahead of the running ones, so that a slot that frees finds its next item
-//! without waiting for a claim's commit; a slot frees as soon as the flow has run, while its
-//! outcome is committed. An item
+//! without waiting for a claim's commit. A slot frees only once its item's outcome is committed:
+//! at most `pool_size` items are ever run but not recorded, which is what a crash can repeat. An item
 //! that succeeds is completed together with the work it produced (a continuation, flows started
 //! by `async`) and the path it took, in one transaction; one that fails is retried after a
 //! backoff with full jitter, or becomes dead after `max_attempts` with its error kept. Work that
@@ -302,8 +302,11 @@ async fn refresh_counts(durable: &Durable) {
     }
 }
 
-/// Runs one item in `slot` (freed once the flow has run) and records its outcome.
+/// Runs one item and records its outcome, holding `slot` until the outcome is committed: so at
+/// most `pool_size` items can have run without their outcome stored, which bounds what a crash
+/// makes run twice.
 async fn run_item(pool: &Pool, item: Item, slot: OwnedSemaphorePermit) {
+    let _slot = slot;
     let store = pool.durable.store();
     let flows = pool.engine.flows();
     let work = match item.work {
@@ -329,7 +332,6 @@ async fn run_item(pool: &Pool, item: Item, slot: OwnedSemaphorePermit) {
         }
     };
     let ran = pool.engine.run_work(&item.base, work).await;
-    drop(slot);
     let flow_name = ran.flow.map_or(item.flow.as_str(), |f| f.name);
     let trace = trace_records(ran.flow, &ran.trace);
     let now = now_ms();

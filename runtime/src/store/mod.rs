@@ -3,9 +3,12 @@
 //!
 //! One interface ([`Store`]) with the embedded SQLite backend ([`sqlite::SqliteStore`]) as the
 //! default. The semantics a backend must keep (checked by [`conformance`]):
-//! - a delivery and its work are committed atomically, before the answer is sent;
-//! - deliveries are deduplicated by a unique dedup key: a repeat gets the first answer back;
-//! - work is claimed with leases (owner + expiry); expired leases are recovered;
+//! - a delivery, its work and its path so far are committed atomically (before the answer);
+//! - deliveries are deduplicated by a unique dedup key: a repeat writes nothing and gets the
+//!   first answer back ([`Store::lookup`] finds it before a flow runs);
+//! - work is claimed with leases (owner + expiry), by [`Store::claim`] or at insert
+//!   ([`NewDelivery::lease`]); expired leases are recovered;
+//! - completing an attempt stores the work it produced and its path in the same transaction;
 //! - failed work is retried at a time the caller's [`crate::backoff::Backoff`] chose, or dead;
 //! - prune never removes a delivery that still has pending, running or dead work.
 //!

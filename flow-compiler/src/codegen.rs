@@ -306,7 +306,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                     .iter()
                     .map(|(name, t)| {
                         let v = g.template(t, diags);
-                        quote!((::std::string::String::from(#name), rt::to_text(&#v)))
+                        quote!((::std::string::String::from(#name), rt::to_text(&*#v)))
                     })
                     .collect();
                 let body_code = match body {

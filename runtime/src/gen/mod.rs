@@ -190,10 +190,23 @@ impl Headers {
         Headers::default()
     }
 
+    /// Room for `n` headers.
+    pub fn with_capacity(n: usize) -> Self {
+        Headers {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// Adds a header; the name is lower-cased. Later duplicates of a name are ignored on lookup.
     pub fn push(&mut self, name: &str, value: &str) {
         self.entries
             .push((name.to_ascii_lowercase(), Value::String(value.to_owned())));
+    }
+
+    /// [`Headers::push`] for a name known to be lower case already (an `http::HeaderName`).
+    pub fn push_lower(&mut self, lower: String, value: String) {
+        debug_assert!(!lower.bytes().any(|b| b.is_ascii_uppercase()));
+        self.entries.push((lower, Value::String(value)));
     }
 
     /// Looks up a header by an already lower-cased name.

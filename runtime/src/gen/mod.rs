@@ -10,8 +10,10 @@
 //! are borrowed, computed values are owned.
 
 mod action;
+mod json_out;
 mod ops;
 pub use action::*;
+pub use json_out::JsonOut;
 pub use ops::*;
 pub use serde_json::{Map, Value};
 pub use std::borrow::Cow;
@@ -130,8 +132,10 @@ pub struct Response {
 pub enum Body {
     /// A body known at compile time, already serialised as JSON.
     Static(&'static str),
-    /// A body with templates, built at run time.
+    /// A body built at run time as a value (hand-written flows, tests).
     Json(Value),
+    /// A body with templates, written as JSON text while the flow ran ([`JsonOut`]).
+    JsonText(bytes::Bytes),
 }
 
 impl Body {
@@ -139,6 +143,7 @@ impl Body {
         match self {
             Body::Static(s) => bytes::Bytes::from_static(s.as_bytes()),
             Body::Json(v) => bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            Body::JsonText(b) => b.clone(),
         }
     }
 
@@ -146,6 +151,7 @@ impl Body {
         match self {
             Body::Static(s) => serde_json::from_str(s).unwrap_or(Value::Null),
             Body::Json(v) => v.clone(),
+            Body::JsonText(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
         }
     }
 }

@@ -268,9 +268,12 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(event: Event, flow: &FlowDef) -> Self {
+        // `resize_with` writes `Null`s; `vec![Null; n]` clones one n times through a call each.
+        let mut outputs = Vec::with_capacity(flow.nodes.len());
+        outputs.resize_with(flow.nodes.len(), || Value::Null);
         Ctx {
             event,
-            outputs: vec![Value::Null; flow.nodes.len()],
+            outputs,
             error: Value::Null,
             spawns: Vec::new(),
             trace: Vec::new(),

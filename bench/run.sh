@@ -4,7 +4,8 @@
 #   bench/run.sh            # everything
 #   bench/run.sh http       # only the HTTP comparison (hookflow, hand-written axum, adnanh/webhook)
 #   bench/run.sh logic      # only flow execution (compiled flows vs Rhai vs hand-written)
-#   bench/run.sh build      # only the build loop (flow edit vs main.rs edit, debug and release)
+#   bench/run.sh build      # the build loop (flow edit vs main.rs edit) and `gen`
+#   bench/run.sh gen        # only the build time with 200 generated flows of 20 nodes
 #
 # Load goes to 127.0.0.1 only, for a bounded duration (DURATION, default 10s) per server.
 # Installs wrk, webhook and hyperfine with apt-get when missing.
@@ -25,8 +26,9 @@ need() {
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 
+# wait_port PORT [TENTHS_OF_SECONDS]
 wait_port() {
-    for _ in $(seq 1 100); do
+    for _ in $(seq 1 "${2:-100}"); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
         sleep 0.1
     done
@@ -48,17 +50,11 @@ load() {
         "$name" "$rps" "$p50" "$p99" "$rss" "${non2xx:-0}"
 }
 
-http_bench() {
-    need wrk wrk
-    need webhook webhook
-    cargo build --release --quiet
-    cargo build --release --quiet --manifest-path bench/Cargo.toml --bin handwritten
+# The signed delivery every server receives, hookflow's bundle and webhook's hooks file.
+http_setup() {
     local hookflow=$ROOT/target/release/hookflow
-    local handwritten=$ROOT/bench/target/release/handwritten
-
     # The signed delivery every server receives.
-    local sig
-    sig=$("$hookflow" signature sign --algorithm sha256 --secret "$SECRET" --body-file "$PAYLOAD" \
+    SIG=$("$hookflow" signature sign --algorithm sha256 --secret "$SECRET" --body-file "$PAYLOAD" \
         | awk -F': ' 'tolower($1)=="x-hub-signature-256" {print $2}')
     cat >"$OUT/push.lua" <<LUA
 local f = io.open("$PAYLOAD", "rb")
@@ -67,7 +63,7 @@ wrk.body = f:read("*a")
 f:close()
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["X-GitHub-Event"] = "push"
-wrk.headers["X-Hub-Signature-256"] = "$sig"
+wrk.headers["X-Hub-Signature-256"] = "$SIG"
 -- A delivery id of its own for every request, as GitHub sends: the same id twice would be a
 -- repeat, answered from the delivery store without running the flow.
 local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
@@ -96,6 +92,18 @@ JSON
     {"match": {"type": "value", "value": "push",
                "parameter": {"source": "header", "name": "X-GitHub-Event"}}}]}}]
 JSON
+
+}
+
+http_bench() {
+    need wrk wrk
+    need webhook webhook
+    cargo build --release --quiet
+    cargo build --release --quiet --manifest-path bench/Cargo.toml --bin handwritten
+    local hookflow=$ROOT/target/release/hookflow
+    local handwritten=$ROOT/bench/target/release/handwritten
+
+    http_setup
 
     echo "HTTP: wrk -t1 -c$CONNS -d$DURATION, 7.3 KB signed GitHub push, $(nproc) cores"
     RUST_LOG=warn "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:8091 >"$OUT/hookflow.log" 2>&1 &
@@ -137,19 +145,135 @@ build_bench() {
             --command-name "edit src/main.rs" --prepare "touch src/main.rs" "cargo build $flag --quiet" \
             2>&1 | grep -E "^Benchmark|Time \(mean|faster|±" || true
     done
+    gen_bench
+}
+
+# 200 generated flows of 20 nodes (bench/gen_flows.py) next to the shipped ones, in a copy of the
+# repository with its own target dir (seeded from ours, so only the workspace crates build once,
+# untimed). Each timed build compiles only the `hookflow` binary crate: the dependencies are
+# the same with either set of flows, so the difference between the two sets is also the
+# difference between their clean builds.
+gen_bench() {
+    local copy=$OUT/gen200/repo target=$OUT/gen200/target runs=${GEN_RUNS:-3}
+    rm -rf "$copy"
+    mkdir -p "$copy" "$target"
+    git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$copy"
+    for profile in release debug; do
+        [ -d "$target/$profile" ] || [ ! -d "target/$profile" ] || {
+            mkdir -p "$target/$profile"
+            for d in build deps .fingerprint; do
+                [ -d "target/$profile/$d" ] && cp -r "target/$profile/$d" "$target/$profile/"
+            done
+        }
+    done
+    for profile in dev release; do
+        local flag=""
+        [ "$profile" = release ] && flag=--release
+        (
+            cd "$copy"
+            export CARGO_TARGET_DIR=$target
+            rm -f flows/gen_flow_*.yaml
+            cargo build $flag --quiet
+            echo "Build time of the binary crate ($profile): shipped flows against + 200 generated flows of 20 nodes"
+            hyperfine --style basic --warmup 1 --runs "$runs" \
+                --command-name "shipped flows ($(ls flows | wc -l) files): build the binary crate" \
+                --prepare "touch src/main.rs" "cargo build $flag --quiet" \
+                2>&1 | grep -E "^Benchmark|Time \(mean|±" || true
+            python3 "$ROOT/bench/gen_flows.py" flows 200
+            cargo build $flag --quiet
+            hyperfine --style basic --warmup 0 --runs "$runs" \
+                --command-name "+200x20 flows ($(ls flows | wc -l) files): build the binary crate" \
+                --prepare "touch src/main.rs" "cargo build $flag --quiet" \
+                --command-name "+200x20 flows: edit flows/gen_flow_100.yaml" \
+                --prepare "touch flows/gen_flow_100.yaml" "cargo build $flag --quiet" \
+                2>&1 | grep -E "^Benchmark|Time \(mean|±" || true
+            ls -l "$target/${profile/dev/debug}/hookflow" | awk '{printf "binary with 205 flows: %.1f MiB\n", $5/1048576}'
+        )
+    done
+}
+
+# Instruction counts (callgrind), which do not depend on the machine's load: per delivery for
+# the flow-execution engines, per request for the two Rust servers (COUNT_REQUESTS sequential
+# keep-alive requests with curl after a warm-up; counters zeroed in between).
+# Under valgrind SHA-256 runs without the CPU's SHA extensions, so the HMAC's share is larger
+# than on the real CPU; both servers compute the same HMAC.
+count_bench() {
+    need valgrind valgrind
+    need curl curl
+    cargo build --release --quiet
+    cargo build --release --quiet --manifest-path bench/Cargo.toml --bin handwritten --example logic_count
+    local n=${COUNT_DELIVERIES:-20000}
+    echo "Instructions per delivery (callgrind, $n deliveries each):"
+    for engine in github-compiled github-handwritten github-rhai stripe-compiled stripe-handwritten stripe-rhai; do
+        valgrind --tool=callgrind --callgrind-out-file="$OUT/cg.logic.$engine" \
+            --toggle-collect='logic_count::deliveries*' \
+            bench/target/release/examples/logic_count "$engine" "$n" >/dev/null 2>"$OUT/cg.logic.$engine.log"
+        callgrind_annotate "$OUT/cg.logic.$engine" 2>/dev/null | awk -v n="$n" -v e="$engine" \
+            '/PROGRAM TOTALS/ {gsub(",", "", $1); printf "  %-20s %8.0f instructions\n", e, $1 / n}'
+    done
+
+    local requests=${COUNT_REQUESTS:-2000}
+    http_setup
+    local hookflow=$ROOT/target/release/hookflow
+    local handwritten=$ROOT/bench/target/release/handwritten
+    echo "Instructions per request (callgrind, $requests keep-alive requests, signed 7.3 KB push):"
+    RUST_LOG=warn count_server hookflow 8191 /events/webhook/bench/github "$requests" \
+        "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:8191
+    count_server handwritten-axum 8192 /events/webhook/bench/github "$requests" \
+        "$handwritten" 127.0.0.1:8192 "$SECRET"
+}
+
+# count_server NAME PORT PATH REQUESTS COMMAND...: the server under callgrind with
+# instrumentation off until after a warm-up, then REQUESTS requests, then SIGTERM (the final dump
+# also holds the graceful shutdown, a negligible share); prints instructions per request and
+# the top functions by self cost, per request.
+count_server() {
+    local name=$1 port=$2 path=$3 requests=$4
+    shift 4
+    local cfg=$OUT/curl.$name
+    : >"$cfg"
+    for _ in $(seq 1 "$requests"); do
+        printf 'url = "http://127.0.0.1:%s%s"\noutput = "/dev/null"\n' "$port" "$path" >>"$cfg"
+    done
+    local curl_args=(-s -f -X POST --data-binary "@$PAYLOAD" -H "Content-Type: application/json"
+        -H "X-GitHub-Event: push" -H "X-Hub-Signature-256: $SIG")
+    rm -f "$OUT/cg.http.$name"*
+    valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/cg.http.$name" \
+        "$@" >/dev/null 2>"$OUT/cg.http.$name.log" &
+    local pid=$!
+    wait_port "$port" 600
+    head -n 100 "$cfg" | curl "${curl_args[@]}" -K - >/dev/null
+    callgrind_control -i on "$pid" >/dev/null
+    curl "${curl_args[@]}" -K "$cfg" >/dev/null
+    kill "$pid"
+    wait "$pid" 2>/dev/null || true
+    callgrind_annotate --auto=no --inclusive=no "$OUT/cg.http.$name" 2>/dev/null >"$OUT/cg.http.$name.self.txt"
+    callgrind_annotate --auto=no --inclusive=yes "$OUT/cg.http.$name" 2>/dev/null >"$OUT/cg.http.$name.incl.txt"
+    awk -v n="$requests" -v e="$name" '/PROGRAM TOTALS/ {t = $1; gsub(",", "", t)}
+        /sha2::sha256::compress256/ {c = $1; gsub(",", "", c); sha += c}
+        END {printf "  %-18s %8.0f instructions per request, %8.0f without SHA-256 compression\n", e, t / n, (t - sha) / n}' \
+        "$OUT/cg.http.$name.self.txt"
+    echo "    top functions (self), instructions per request:"
+    awk -v n="$requests" -v top="${COUNT_TOP:-20}" 'seen < 2 && /file:function/ {seen = 2; next}
+        seen == 2 && $1 ~ /^[0-9,]+$/ { c = $1; gsub(",", "", c); $1 = ""; $2 = "";
+            sub(/^ +/, ""); sub(/ \[.*$/, "");
+            if (++k <= top) printf "    %8.0f  %s\n", c / n, substr($0, 1, 110) }' \
+        "$OUT/cg.http.$name.self.txt"
 }
 
 case $WHAT in
 http) http_bench ;;
 logic) logic_bench ;;
 build) build_bench ;;
+gen) gen_bench ;;
+count) count_bench ;;
 all)
     http_bench
     logic_bench
     build_bench
     ;;
 *)
-    echo "usage: bench/run.sh [all|http|logic|build]" >&2
+    echo "usage: bench/run.sh [all|http|logic|build|gen|static]" >&2
     exit 2
     ;;
 esac

@@ -280,6 +280,63 @@ impl Gen<'_> {
         }
     }
 
+    /// An expression of type `rt::Body` writing the JSON of `j` as text: constant parts are
+    /// serialised here, only the templates' values at run time (see `rt::JsonOut`).
+    fn json_text(&mut self, j: &Json, diags: &mut Vec<Diagnostic>) -> TokenStream {
+        let mut steps = Vec::new();
+        let mut pending = String::new();
+        let mut size = 0;
+        self.json_text_parts(j, &mut pending, &mut steps, &mut size, diags);
+        flush_raw(&mut pending, &mut steps, &mut size);
+        quote!({
+            let mut __j = rt::JsonOut::new(#size);
+            #(#steps)*
+            __j.finish()
+        })
+    }
+
+    fn json_text_parts(
+        &mut self,
+        j: &Json,
+        pending: &mut String,
+        steps: &mut Vec<TokenStream>,
+        size: &mut usize,
+        diags: &mut Vec<Diagnostic>,
+    ) {
+        match j {
+            Json::Str(t) if !lang::template_is_constant(&t.text) => {
+                flush_raw(pending, steps, size);
+                let v = self.template(t, diags);
+                steps.push(quote!(__j.value(&*#v);));
+                // A guess for the value's length; the buffer grows if it is longer.
+                *size += 24;
+            }
+            Json::Arr(items) => {
+                pending.push('[');
+                for (i, v) in items.iter().enumerate() {
+                    if i > 0 {
+                        pending.push(',');
+                    }
+                    self.json_text_parts(v, pending, steps, size, diags);
+                }
+                pending.push(']');
+            }
+            Json::Obj(entries) => {
+                pending.push('{');
+                for (i, (k, v)) in entries.iter().enumerate() {
+                    if i > 0 {
+                        pending.push(',');
+                    }
+                    json_string(k, pending);
+                    pending.push(':');
+                    self.json_text_parts(v, pending, steps, size, diags);
+                }
+                pending.push('}');
+            }
+            constant => json_text(constant, pending),
+        }
+    }
+
     fn next_state(&self, next: Option<&str>) -> TokenStream {
         match next.and_then(|n| self.flow.nodes.iter().position(|x| x.id.text == n)) {
             Some(j) => {
@@ -298,6 +355,15 @@ fn json_is_constant(j: &Json) -> bool {
         Json::Arr(a) => a.iter().all(json_is_constant),
         Json::Obj(o) => o.iter().all(|(_, v)| json_is_constant(v)),
         _ => true,
+    }
+}
+
+/// Emits the constant JSON text gathered so far as one `__j.raw("...")` call.
+fn flush_raw(pending: &mut String, steps: &mut Vec<TokenStream>, size: &mut usize) {
+    if !pending.is_empty() {
+        *size += pending.len();
+        let text = std::mem::take(pending);
+        steps.push(quote!(__j.raw(#text);));
     }
 }
 
@@ -502,7 +568,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                     .iter()
                     .map(|(name, t)| {
                         let v = g.template(t, diags);
-                        quote!((::std::string::String::from(#name), rt::to_text(&#v)))
+                        quote!((::std::string::String::from(#name), rt::to_text(&*#v)))
                     })
                     .collect();
                 let body_code = match body {
@@ -512,10 +578,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                         json_text(b, &mut s);
                         quote!(rt::Body::Static(#s))
                     }
-                    Some(b) => {
-                        let v = g.json(b, diags);
-                        quote!(rt::Body::Json(rt::Cow::<rt::Value>::into_owned(#v)))
-                    }
+                    Some(b) => g.json_text(b, diags),
                 };
                 let rf = g.fresh("r");
                 g.fns.extend(quote! {

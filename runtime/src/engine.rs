@@ -285,7 +285,11 @@ impl Engine {
                 } => (node, action, next, on_error),
             };
             let key = idempotency_key(flow, ctx, node);
-            match self.actions.perform(action, &key).await {
+            // Boxed: the action's future (an HTTP client call or a child process) is ~18 KB;
+            // held inline it made every delivery's future that big, and moving it cost more
+            // than the flow itself (BENCHMARKS.md, history). Only action nodes pay the box.
+            let action = Box::pin(self.actions.perform(action, &key));
+            match action.await {
                 Ok(output) => {
                     if let Some(slot) = ctx.outputs.get_mut(usize::from(node)) {
                         *slot = output;

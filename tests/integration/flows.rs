@@ -499,3 +499,36 @@ fn an_action_whose_request_cannot_be_built_goes_to_its_on_error_without_yielding
         ]
     );
 }
+
+/// Response headers whose values are templates (a single `{{expr}}`, text with a hole, a
+/// constant) compile and are computed per delivery.
+mod header_template {
+    use hookflow_runtime::__gen::{Ctx, Event, Headers, Yield};
+    use serde_json::json;
+
+    hookflow_flow_macros::flows!("tests/fixtures/flows/header_template");
+
+    #[test]
+    fn templated_response_headers_compile_and_run() {
+        let (flow, trigger) = FLOWS.for_event("echo").expect("echo flow");
+        let event = Event::new(
+            "demo",
+            "echo",
+            "d-1",
+            Headers::new(),
+            json!({"name": "ada"}),
+        );
+        let mut ctx = Ctx::new(event, flow);
+        let Ok(Yield::Respond { response, .. }) = (flow.run)(&mut ctx, trigger.target) else {
+            panic!("the flow answers");
+        };
+        assert_eq!(
+            response.headers,
+            [
+                ("X-Echo".to_owned(), "ada".to_owned()),
+                ("X-Tenant".to_owned(), "tenant demo".to_owned()),
+                ("X-Fixed".to_owned(), "fixed".to_owned()),
+            ]
+        );
+    }
+}

@@ -33,17 +33,26 @@ async fn handle(headers: HeaderMap, body: Bytes) -> Response {
         .and_then(|v| v.strip_prefix("sha256="))
         .and_then(|v| hex::decode(v).ok())
     else {
-        return json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "missing_signature"}));
+        return json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "missing_signature"}),
+        );
     };
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(SECRET.get().map_or(&[][..], |s| s)) else {
         return json(StatusCode::INTERNAL_SERVER_ERROR, serde_json::json!({}));
     };
     mac.update(&body);
     if mac.verify_slice(&sig).is_err() {
-        return json(StatusCode::UNAUTHORIZED, serde_json::json!({"error": "invalid_signature"}));
+        return json(
+            StatusCode::UNAUTHORIZED,
+            serde_json::json!({"error": "invalid_signature"}),
+        );
     }
     let Ok(payload) = serde_json::from_slice::<serde_json::Value>(&body) else {
-        return json(StatusCode::BAD_REQUEST, serde_json::json!({"error": "malformed_json"}));
+        return json(
+            StatusCode::BAD_REQUEST,
+            serde_json::json!({"error": "malformed_json"}),
+        );
     };
     let event = headers
         .get("x-github-event")
@@ -61,7 +70,10 @@ async fn handle(headers: HeaderMap, body: Bytes) -> Response {
             StatusCode::OK,
             serde_json::json!({"ok": true, "action": payload["action"]}),
         ),
-        _ => json(StatusCode::OK, serde_json::json!({"ok": true, "ignored": event})),
+        _ => json(
+            StatusCode::OK,
+            serde_json::json!({"ok": true, "ignored": event}),
+        ),
     }
 }
 

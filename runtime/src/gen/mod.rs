@@ -10,8 +10,10 @@
 //! are borrowed, computed values are owned.
 
 mod action;
+mod json_out;
 mod ops;
 pub use action::*;
+pub use json_out::JsonOut;
 pub use ops::*;
 pub use serde_json::{Map, Value};
 pub use std::borrow::Cow;
@@ -130,8 +132,10 @@ pub struct Response {
 pub enum Body {
     /// A body known at compile time, already serialised as JSON.
     Static(&'static str),
-    /// A body with templates, built at run time.
+    /// A body built at run time as a value (hand-written flows, tests).
     Json(Value),
+    /// A body with templates, written as JSON text while the flow ran ([`JsonOut`]).
+    JsonText(bytes::Bytes),
 }
 
 impl Body {
@@ -139,6 +143,7 @@ impl Body {
         match self {
             Body::Static(s) => bytes::Bytes::from_static(s.as_bytes()),
             Body::Json(v) => bytes::Bytes::from(serde_json::to_vec(v).unwrap_or_default()),
+            Body::JsonText(b) => b.clone(),
         }
     }
 
@@ -146,6 +151,7 @@ impl Body {
         match self {
             Body::Static(s) => serde_json::from_str(s).unwrap_or(Value::Null),
             Body::Json(v) => v.clone(),
+            Body::JsonText(b) => serde_json::from_slice(b).unwrap_or(Value::Null),
         }
     }
 }
@@ -190,10 +196,23 @@ impl Headers {
         Headers::default()
     }
 
+    /// Room for `n` headers.
+    pub fn with_capacity(n: usize) -> Self {
+        Headers {
+            entries: Vec::with_capacity(n),
+        }
+    }
+
     /// Adds a header; the name is lower-cased. Later duplicates of a name are ignored on lookup.
     pub fn push(&mut self, name: &str, value: &str) {
         self.entries
             .push((name.to_ascii_lowercase(), Value::String(value.to_owned())));
+    }
+
+    /// [`Headers::push`] for a name known to be lower case already (an `http::HeaderName`).
+    pub fn push_lower(&mut self, lower: String, value: String) {
+        debug_assert!(!lower.bytes().any(|b| b.is_ascii_uppercase()));
+        self.entries.push((lower, Value::String(value)));
     }
 
     /// Looks up a header by an already lower-cased name.
@@ -249,9 +268,12 @@ pub struct Ctx {
 
 impl Ctx {
     pub fn new(event: Event, flow: &FlowDef) -> Self {
+        // `resize_with` writes `Null`s; `vec![Null; n]` clones one n times through a call each.
+        let mut outputs = Vec::with_capacity(flow.nodes.len());
+        outputs.resize_with(flow.nodes.len(), || Value::Null);
         Ctx {
             event,
-            outputs: vec![Value::Null; flow.nodes.len()],
+            outputs,
             error: Value::Null,
             spawns: Vec::new(),
             trace: Vec::new(),

@@ -158,13 +158,27 @@ fn form(body: &[u8]) -> Result<Value, ApiError> {
     Ok(Value::Object(map))
 }
 
-/// The sender's delivery id from its headers (see [`DELIVERY_ID_HEADERS`]), if any.
+/// The sender's delivery id from its headers (see [`DELIVERY_ID_HEADERS`]), if any: the first
+/// header of that list present with a sane value (the first value of a repeated header).
+///
+/// One pass over the request's headers, comparing names, instead of a lookup per candidate
+/// name: each `HeaderMap::get(&str)` parses and hashes the name, and this runs on every request.
 pub fn sender_delivery_id(headers: &HeaderMap) -> Option<DeliveryId> {
-    DELIVERY_ID_HEADERS
-        .iter()
-        .filter_map(|h| headers.get(*h))
-        .filter_map(|v| v.to_str().ok())
-        .find_map(DeliveryId::from_sender)
+    let mut best: Option<(usize, DeliveryId)> = None;
+    let mut seen = 0u32; // names whose first value was looked at
+    for (name, value) in headers {
+        let Some(rank) = DELIVERY_ID_HEADERS.iter().position(|h| *h == name.as_str()) else {
+            continue;
+        };
+        if seen & (1 << rank) != 0 || best.as_ref().is_some_and(|(b, _)| *b <= rank) {
+            continue;
+        }
+        seen |= 1 << rank;
+        if let Some(id) = value.to_str().ok().and_then(DeliveryId::from_sender) {
+            best = Some((rank, id));
+        }
+    }
+    best.map(|(_, id)| id)
 }
 
 /// The sender's delivery id (headers, or a Stripe event's `evt_...` id in the body), else a fresh
@@ -183,9 +197,14 @@ pub fn delivery_id(headers: &HeaderMap, payload: &Value) -> DeliveryId {
 
 /// The request headers as flows see them (lower-cased names, values as text).
 pub fn flow_headers(headers: &HeaderMap) -> Headers {
-    let mut out = Headers::new();
+    let mut out = Headers::with_capacity(headers.len());
     for (name, value) in headers {
-        out.push(name.as_str(), &String::from_utf8_lossy(value.as_bytes()));
+        // `HeaderName`s are lower case; most values are visible ASCII.
+        let value = match value.to_str() {
+            Ok(v) => v.to_owned(),
+            Err(_) => String::from_utf8_lossy(value.as_bytes()).into_owned(),
+        };
+        out.push_lower(name.as_str().to_owned(), value);
     }
     out
 }
@@ -243,5 +262,32 @@ mod tests {
                 .unwrap_or(axum::http::HeaderValue::from_static("")),
         );
         assert_eq!(delivery_id(&h, &json!({"id": "evt_1"})).as_str(), "abc-123");
+    }
+
+    #[test]
+    fn sender_delivery_id_follows_the_list_order_and_skips_bad_values() {
+        let v = axum::http::HeaderValue::from_static;
+        let mut h = HeaderMap::new();
+        h.append("svix-id", v("msg_2"));
+        h.append("webhook-id", v("  "));
+        assert_eq!(
+            sender_delivery_id(&h).as_ref().map(DeliveryId::as_str),
+            Some("msg_2")
+        );
+        h.append("x-github-delivery", v("gh-1"));
+        assert_eq!(
+            sender_delivery_id(&h).as_ref().map(DeliveryId::as_str),
+            Some("gh-1")
+        );
+        // Only the first value of a repeated header counts.
+        let mut h = HeaderMap::new();
+        h.append("webhook-id", v(""));
+        h.append("webhook-id", v("second"));
+        h.append("linear-delivery", v("lin-1"));
+        assert_eq!(
+            sender_delivery_id(&h).as_ref().map(DeliveryId::as_str),
+            Some("lin-1")
+        );
+        assert!(DELIVERY_ID_HEADERS.len() <= 32, "`seen` is a u32 bit set");
     }
 }

@@ -414,10 +414,13 @@ impl Checked {
     }
 }
 
-/// Parsed public keys, for the asymmetric schemes.
+/// Keys prepared once, when the check is built: public keys for the asymmetric schemes, HMAC
+/// states with the secret already absorbed for the generic HMAC schemes.
 #[derive(Clone)]
 pub(crate) enum Keys {
     None,
+    /// One per secret, in order (`sha256`/`sha1`/`sha512`/`shopify`).
+    Hmac(Vec<hmac::Keyed>),
     Ed25519(Vec<ed25519_dalek::VerifyingKey>),
     P256(Vec<p256::ecdsa::VerifyingKey>),
 }
@@ -479,6 +482,18 @@ impl Verifier {
                     .enumerate()
                     .map(|(i, s)| sendgrid::parse_public_key(s, field(i)))
                     .collect::<Result<_, _>>()?,
+            ),
+            Scheme::Hmac(d) => Keys::Hmac(
+                secrets
+                    .iter()
+                    .map(|s| hmac::Keyed::new(d, s.bytes()))
+                    .collect(),
+            ),
+            Scheme::Shopify => Keys::Hmac(
+                secrets
+                    .iter()
+                    .map(|s| hmac::Keyed::new(hmac::Digest::Sha256, s.bytes()))
+                    .collect(),
             ),
             _ => Keys::None,
         };

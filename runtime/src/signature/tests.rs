@@ -428,6 +428,20 @@ fn generic_prefix_and_encoding_rules() {
         run(&plain, &format!("sha256={}", &good[..40])).map_err(|e| e.reason()),
         Err("header_malformed")
     );
+    // Spaces after the prefix are tolerated (the allocating path), a wrong MAC of the right
+    // length is a mismatch (the stack path), non-hex of the right length is malformed.
+    assert_eq!(run(&plain, &format!("sha256=  {good}")), Ok(()));
+    let mut wrong = good.clone().into_bytes();
+    wrong[0] = if wrong[0] == b'0' { b'1' } else { b'0' };
+    let wrong = String::from_utf8(wrong).unwrap_or_default();
+    assert_eq!(
+        run(&plain, &format!("sha256={wrong}")).map_err(|e| e.reason()),
+        Err("mismatch")
+    );
+    assert_eq!(
+        run(&plain, &format!("sha256={}", "g".repeat(64))).map_err(|e| e.reason()),
+        Err("header_malformed")
+    );
 }
 
 #[test]

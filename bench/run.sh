@@ -26,7 +26,15 @@ need() {
     apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
 }
 
-# wait_port PORT [TENTHS_OF_SECONDS]
+# wait_port PORT [TENTHS_OF_SECONDS]; the port must be free before (another process answering
+# on it would be measured instead).
+port_free() {
+    if (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; then
+        echo "port $1 is already in use; free it or edit bench/run.sh" >&2
+        exit 1
+    fi
+}
+
 wait_port() {
     for _ in $(seq 1 "${2:-100}"); do
         (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
@@ -36,18 +44,30 @@ wait_port() {
     return 1
 }
 
-# wrk against one server; prints "req/s p50 p99" and the server's peak RSS in KiB.
+# CPU time (user + system, its children's included) a process has used, in clock ticks.
+cpu_ticks() {
+    awk '{print $14 + $15 + $16 + $17}' "/proc/$1/stat"
+}
+
+# wrk against one server; prints req/s, p50, p99, the server's peak RSS (VmHWM) and its CPU time
+# per request (user + system, children included: less sensitive to a busy machine than req/s).
 load() {
     local name=$1 url=$2 pid=$3
+    local before after
+    before=$(cpu_ticks "$pid")
     wrk -t1 -c"$CONNS" -d"$DURATION" --latency -s "$OUT/push.lua" "$url" >"$OUT/$name.wrk"
-    local rps p50 p99 rss
+    after=$(cpu_ticks "$pid")
+    local rps p50 p99 rss requests cpu
     rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$name.wrk")
     p50=$(awk '$1=="50%" {print $2}' "$OUT/$name.wrk")
     p99=$(awk '$1=="99%" {print $2}' "$OUT/$name.wrk")
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
     non2xx=$(awk '/Non-2xx/ {print $4}' "$OUT/$name.wrk")
-    printf '%-28s %10s req/s  p50 %8s  p99 %8s  peak RSS %6s KiB  non-2xx %s\n' \
-        "$name" "$rps" "$p50" "$p99" "$rss" "${non2xx:-0}"
+    requests=$(awk '/requests in/ {print $1}' "$OUT/$name.wrk")
+    cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN {printf "%.1f", n > 0 ? t / hz * 1e6 / n : 0}')
+    printf '%-26s %9s req/s  p50 %8s  p99 %8s  peak RSS %7s KiB  CPU/req %6s us  non-2xx %s\n' \
+        "$name" "$rps" "$p50" "$p99" "$rss" "$cpu" "${non2xx:-0}"
 }
 
 # The signed delivery every server receives, hookflow's bundle and webhook's hooks file.
@@ -77,7 +97,7 @@ LUA
 
     # hookflow with a bundle that checks GitHub's signature.
     cat >"$OUT/answers.json" <<JSON
-{"events-webhook": {"enabled": true, "public_base_url": "http://127.0.0.1:8091",
+{"events-webhook": {"enabled": true, "public_base_url": "http://127.0.0.1:18091",
   "signatures": {"github": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "$SECRET"}}}}
 JSON
     rm -rf "$OUT/bundle"
@@ -92,6 +112,8 @@ JSON
     {"match": {"type": "value", "value": "push",
                "parameter": {"source": "header", "name": "X-GitHub-Event"}}}]}}]
 JSON
+    sed 's|"execute-command": "/bin/true"|"execute-command": "/nonexistent/hookflow-bench-no-command"|' \
+        "$OUT/hooks.json" >"$OUT/hooks-nocmd.json"
 
 }
 
@@ -104,25 +126,59 @@ http_bench() {
     local handwritten=$ROOT/bench/target/release/handwritten
 
     http_setup
+    for round in $(seq 1 "${ROUNDS:-1}"); do
+        [ "${ROUNDS:-1}" = 1 ] || echo "round $round"
+        http_round
+    done
+}
 
-    echo "HTTP: wrk -t1 -c$CONNS -d$DURATION, 7.3 KB signed GitHub push, $(nproc) cores"
-    RUST_LOG=warn "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:8091 >"$OUT/hookflow.log" 2>&1 &
+# One run of every server, one after the other (ROUNDS repeats them, to see the drift of a
+# shared machine).
+http_round() {
+    local hookflow=$ROOT/target/release/hookflow
+    local handwritten=$ROOT/bench/target/release/handwritten
+    echo "HTTP: wrk -t1 -c$CONNS -d$DURATION, 7.3 KB signed GitHub push, $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    # hookflow as benchmarked against the targets: the delivery log line is filtered out
+    # (RUST_LOG=warn), like the hand-written handler, which logs nothing.
+    port_free 18091
+    RUST_LOG=warn "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:18091 >"$OUT/hookflow.log" 2>&1 &
     local p1=$!
-    wait_port 8091
-    load hookflow http://127.0.0.1:8091/events/webhook/bench/github $p1
+    wait_port 18091
+    load hookflow http://127.0.0.1:18091/events/webhook/bench/github $p1
     kill $p1; wait $p1 2>/dev/null || true
 
-    "$handwritten" 127.0.0.1:8092 "$SECRET" >/dev/null 2>&1 &
+    port_free 18092
+    "$handwritten" 127.0.0.1:18092 "$SECRET" >/dev/null 2>&1 &
     local p2=$!
-    wait_port 8092
-    load handwritten-axum http://127.0.0.1:8092/events/webhook/bench/github $p2
+    wait_port 18092
+    load handwritten-axum http://127.0.0.1:18092/events/webhook/bench/github $p2
     kill $p2; wait $p2 2>/dev/null || true
 
-    webhook -hooks "$OUT/hooks.json" -ip 127.0.0.1 -port 8093 >/dev/null 2>&1 &
+    # hookflow with its default logging: one line per delivery, here to a file.
+    port_free 18094
+    "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:18094 >"$OUT/hookflow-info.log" 2>&1 &
+    local p4=$!
+    wait_port 18094
+    load hookflow-log-info http://127.0.0.1:18094/events/webhook/bench/github $p4
+    kill $p4; wait $p4 2>/dev/null || true
+
+    # webhook runs a command for every matched hook: /bin/true (a process per request, its normal
+    # use) and a command that does not exist (it answers, then fails to start it: no process;
+    # the same work as hookflow's GitHub flow, which starts none).
+    port_free 18093
+    webhook -hooks "$OUT/hooks.json" -ip 127.0.0.1 -port 18093 >/dev/null 2>&1 &
     local p3=$!
-    wait_port 8093
-    load adnanh-webhook http://127.0.0.1:8093/hooks/github $p3
+    wait_port 18093
+    load adnanh-webhook http://127.0.0.1:18093/hooks/github $p3
     kill $p3; wait $p3 2>/dev/null || true
+
+    port_free 18095
+    webhook -hooks "$OUT/hooks-nocmd.json" -ip 127.0.0.1 -port 18095 >/dev/null 2>&1 &
+    local p5=$!
+    wait_port 18095
+    load adnanh-webhook-no-process http://127.0.0.1:18095/hooks/github $p5
+    kill $p5; wait $p5 2>/dev/null || true
+    echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
 }
 
 logic_bench() {
@@ -217,10 +273,10 @@ count_bench() {
     local hookflow=$ROOT/target/release/hookflow
     local handwritten=$ROOT/bench/target/release/handwritten
     echo "Instructions per request (callgrind, $requests keep-alive requests, signed 7.3 KB push):"
-    RUST_LOG=warn count_server hookflow 8191 /events/webhook/bench/github "$requests" \
-        "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:8191
-    count_server handwritten-axum 8192 /events/webhook/bench/github "$requests" \
-        "$handwritten" 127.0.0.1:8192 "$SECRET"
+    RUST_LOG=warn count_server hookflow 18191 /events/webhook/bench/github "$requests" \
+        "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:18191
+    count_server handwritten-axum 18192 /events/webhook/bench/github "$requests" \
+        "$handwritten" 127.0.0.1:18192 "$SECRET"
 }
 
 # count_server NAME PORT PATH REQUESTS COMMAND...: the server under callgrind with
@@ -238,10 +294,11 @@ count_server() {
     local curl_args=(-s -f -X POST --data-binary "@$PAYLOAD" -H "Content-Type: application/json"
         -H "X-GitHub-Event: push" -H "X-Hub-Signature-256: $SIG")
     rm -f "$OUT/cg.http.$name"*
+    port_free "$port"
     valgrind --tool=callgrind --instr-atstart=no --callgrind-out-file="$OUT/cg.http.$name" \
         "$@" >/dev/null 2>"$OUT/cg.http.$name.log" &
     local pid=$!
-    wait_port "$port" 600
+    wait_port "$port" 1800
     head -n 100 "$cfg" | curl "${curl_args[@]}" -K - >/dev/null
     callgrind_control -i on "$pid" >/dev/null
     curl "${curl_args[@]}" -K "$cfg" >/dev/null
@@ -253,12 +310,14 @@ count_server() {
         /sha2::sha256::compress256/ {c = $1; gsub(",", "", c); sha += c}
         END {printf "  %-18s %8.0f instructions per request, %8.0f without SHA-256 compression\n", e, t / n, (t - sha) / n}' \
         "$OUT/cg.http.$name.self.txt"
-    echo "    top functions (self), instructions per request:"
-    awk -v n="$requests" -v top="${COUNT_TOP:-20}" 'seen < 2 && /file:function/ {seen = 2; next}
-        seen == 2 && $1 ~ /^[0-9,]+$/ { c = $1; gsub(",", "", c); $1 = ""; $2 = "";
-            sub(/^ +/, ""); sub(/ \[.*$/, "");
-            if (++k <= top) printf "    %8.0f  %s\n", c / n, substr($0, 1, 110) }' \
-        "$OUT/cg.http.$name.self.txt"
+    echo "    top functions (self, inlined code merged into its function), instructions per request:"
+    awk 'seen < 2 && /file:function/ {seen = 2; next}
+        seen == 2 && $1 ~ /^[0-9,]+$/ { c = $1; gsub(",", "", c); f = $0;
+            sub(/^ *[0-9,]+ +(\( *[0-9.]+%\) +)?/, "", f); sub(/ \[.*$/, "", f);
+            sub(/^[^ ]*(\.rs|\.c|\.S|\.h|\?\?\?):/, "", f); sub(/\x27[0-9]+$/, "", f);
+            print c "\t" f }' "$OUT/cg.http.$name.self.txt" |
+        awk -F'\t' '{s[$2] += $1} END {for (k in s) print s[k] "\t" k}' | sort -rn | head -n "${COUNT_TOP:-20}" |
+        awk -F'\t' -v n="$requests" '{printf "    %8.0f  %s\n", $1 / n, substr($2, 1, 110)}'
 }
 
 case $WHAT in

@@ -15,6 +15,7 @@ use crate::__gen::{
 use crate::actions::Actions;
 pub use crate::actions::{ActionOptions, SetupError};
 use std::fmt;
+use std::time::Instant;
 
 /// Most work items one delivery may produce after its answer (a guard against flows that spawn
 /// each other forever).
@@ -58,6 +59,15 @@ pub enum EngineError {
     UnknownFlow(String),
     #[error("the start node {node} is not a node of flow `{flow}`")]
     BadNode { flow: &'static str, node: NodeIx },
+}
+
+/// A run that failed before its answer: why, and the nodes it went through (the failed one
+/// last), for the delivery's record.
+#[derive(Debug, thiserror::Error)]
+#[error("{error}")]
+pub struct Failed {
+    pub error: EngineError,
+    pub trace: Vec<TraceStep>,
 }
 
 /// Something to do after the answer. Plain data: a store can keep it and a worker resume it.
@@ -160,9 +170,17 @@ impl Engine {
         flow: &'static FlowDef,
         start: NodeIx,
         event: Event,
-    ) -> Result<Started, EngineError> {
+    ) -> Result<Started, Failed> {
         let mut ctx = Ctx::new(event, flow);
-        let stop = self.drive(flow, &mut ctx, start).await?;
+        let stop = match self.drive(flow, &mut ctx, start).await {
+            Ok(stop) => stop,
+            Err(error) => {
+                return Err(Failed {
+                    error,
+                    trace: ctx.trace,
+                })
+            }
+        };
         let (response, answered_by_flow, then) = match stop {
             Stop::Finished => (default_response(), false, None),
             Stop::Respond { response, then } => (response, true, then),
@@ -208,7 +226,7 @@ impl Engine {
             },
         };
         ctx.trace.clear();
-        let began = std::time::Instant::now();
+        let began = Instant::now();
         let result = self.drive(flow, &mut ctx, at).await;
         crate::metrics::flow_run(flow.name, crate::metrics::Phase::After, began.elapsed());
         let trace = std::mem::take(&mut ctx.trace);
@@ -289,7 +307,10 @@ impl Engine {
             // held inline it made every delivery's future that big, and moving it cost more
             // than the flow itself (BENCHMARKS.md, history). Only action nodes pay the box.
             let action = Box::pin(self.actions.perform(action, &key));
-            match action.await {
+            let started = Instant::now();
+            let result = action.await;
+            let took = Some(started.elapsed());
+            match result {
                 Ok(output) => {
                     if let Some(slot) = ctx.outputs.get_mut(usize::from(node)) {
                         *slot = output;
@@ -297,6 +318,7 @@ impl Engine {
                     ctx.trace.push(TraceStep {
                         node,
                         outcome: Outcome::Ok,
+                        duration: took,
                     });
                     match next {
                         Some(n) => at = n,
@@ -309,17 +331,22 @@ impl Engine {
                     {
                         *slot = out;
                     }
-                    match on_error {
+                    let failed = match on_error {
                         Some(handler) => {
                             catch(ctx, flow, node, failure.kind, failure.message);
-                            at = handler;
+                            Ok(handler)
                         }
                         None => {
                             let message =
                                 format!("{} ({})", failure.message, failure.kind.as_str());
-                            return Err(fail(ctx, flow, node, EvalError::new(message)).into());
+                            Err(fail(ctx, flow, node, EvalError::new(message)))
                         }
+                    };
+                    // `catch` and `fail` recorded the failed step: give it the action's time.
+                    if let Some(step) = ctx.trace.last_mut() {
+                        step.duration = took;
                     }
+                    at = failed?;
                 }
             }
         }
@@ -430,10 +457,7 @@ mod tests {
                 then: Some(1),
             })
         } else {
-            ctx.trace.push(TraceStep {
-                node: 1,
-                outcome: Outcome::Ok,
-            });
+            ctx.trace.push(TraceStep::new(1, Outcome::Ok));
             ctx.spawns.push(Spawn {
                 flow: "missing",
                 payload: Value::Null,
@@ -533,13 +557,7 @@ mod tests {
             .run_work(&event(Value::Null), started.work[0].clone())
             .await;
         assert_eq!(more.flow.map(|f| f.name), Some("answer_then"));
-        assert_eq!(
-            more.trace,
-            [TraceStep {
-                node: 1,
-                outcome: Outcome::Ok
-            }]
-        );
+        assert_eq!(more.trace, [TraceStep::new(1, Outcome::Ok)]);
         let Ok(more) = more.result else {
             panic!("{more:?}")
         };
@@ -573,7 +591,10 @@ mod tests {
     async fn flow_errors_and_bad_nodes_are_errors() {
         let engine = engine();
         assert!(matches!(
-            engine.start(&FAILS, 0, event(Value::Null)).await,
+            engine
+                .start(&FAILS, 0, event(Value::Null))
+                .await
+                .map_err(|f| f.error),
             Err(EngineError::Flow(FlowError {
                 node: "bad",
                 line: 9,
@@ -581,7 +602,10 @@ mod tests {
             }))
         ));
         assert!(matches!(
-            engine.start(&FAILS, 5, event(Value::Null)).await,
+            engine
+                .start(&FAILS, 5, event(Value::Null))
+                .await
+                .map_err(|f| f.error),
             Err(EngineError::BadNode { node: 5, .. })
         ));
     }

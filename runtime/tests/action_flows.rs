@@ -277,3 +277,58 @@ async fn yaml_log_nodes_write_through_tracing_with_the_delivery_fields() {
         "{line}"
     );
 }
+
+#[tokio::test]
+async fn a_failed_flow_keeps_its_path_with_the_time_of_each_action() {
+    use hookflow_runtime::store::sqlite::SqliteStore;
+    use hookflow_runtime::store::{ListFilter, Store};
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config::default();
+    config.state_dir = Some(dir.path().to_path_buf());
+    let server = hookflow_with(config).await;
+    let resp = reqwest::Client::new()
+        .post(format!("{}/events/webhook/demo/timed", server.url()))
+        .header("X-GitHub-Delivery", "timed-1")
+        .json(&json!({"pause": "0.2"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+    server.shutdown().await.unwrap();
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let found = store
+        .list(ListFilter {
+            event_id: Some("timed-1".to_string()),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(found.len(), 1, "{found:?}");
+    let d = store.get(found[0].id.clone()).await.unwrap().unwrap();
+    let path: Vec<(&str, &str)> = d
+        .trace
+        .iter()
+        .map(|t| (t.step.node.as_str(), t.step.outcome.as_str()))
+        .collect();
+    assert_eq!(
+        path,
+        [("prepare", "ok"), ("wait", "ok"), ("broken", "failed")],
+        "the whole path up to the failure, not only the failed node"
+    );
+    let us = |i: usize| d.trace[i].step.duration_us;
+    assert_eq!(us(0), None, "a script is not timed");
+    assert!(
+        us(1).is_some_and(|t| t >= 200_000),
+        "sleep 0.2: {:?}",
+        us(1)
+    );
+    assert!(
+        us(2).is_some_and(|t| t >= 50_000),
+        "sleep 0.05: {:?}",
+        us(2)
+    );
+    let error = d.trace[2].step.error.as_deref().unwrap_or_default();
+    assert!(error.contains("exit"), "{error}");
+}

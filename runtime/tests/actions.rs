@@ -120,10 +120,7 @@ fn act(ctx: &mut Ctx, start: rt::NodeIx) -> Result<Yield, FlowError> {
             })
         }
         1 | 2 => {
-            ctx.trace.push(rt::TraceStep {
-                node: start,
-                outcome: rt::Outcome::Ok,
-            });
+            ctx.trace.push(rt::TraceStep::new(start, rt::Outcome::Ok));
             let case = s(&ctx.event.payload, "case");
             let node = NODES[usize::from(start)].id;
             let out = (node, ctx.outputs[0].clone(), ctx.error.clone());
@@ -153,7 +150,7 @@ async fn run(case: &str, mut payload: Value) -> (Result<(), EngineError>, Option
         .iter()
         .find(|(c, _)| c == case)
         .map(|(_, s)| s.clone());
-    (started.map(|_| ()), seen)
+    (started.map(|_| ()).map_err(|f| f.error), seen)
 }
 
 /// What the test server saw.

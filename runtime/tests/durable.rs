@@ -39,10 +39,7 @@ fn runs(id: &str) -> Vec<String> {
 }
 
 fn step(ctx: &mut rt::Ctx, node: rt::NodeIx) {
-    ctx.trace.push(rt::TraceStep {
-        node,
-        outcome: rt::Outcome::Ok,
-    });
+    ctx.trace.push(rt::TraceStep::new(node, rt::Outcome::Ok));
 }
 
 fn ack(ctx: &mut rt::Ctx, then: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {

@@ -53,10 +53,7 @@ mod ok {
         run,
     };
     fn run(ctx: &mut rt::Ctx, _start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {
-        ctx.trace.push(rt::TraceStep {
-            node: 0,
-            outcome: rt::Outcome::Ok,
-        });
+        ctx.trace.push(rt::TraceStep::new(0, rt::Outcome::Ok));
         Ok(rt::Yield::Respond {
             response: rt::Response {
                 status: 202,

@@ -54,10 +54,7 @@ mod echo {
         };
         match s {
             S::Respond => {
-                ctx.trace.push(rt::TraceStep {
-                    node: 0,
-                    outcome: rt::Outcome::Ok,
-                });
+                ctx.trace.push(rt::TraceStep::new(0, rt::Outcome::Ok));
                 let e = &ctx.event;
                 let body = serde_json::json!({
                     "tenant": e.tenant, "event_type": e.event_type,
@@ -103,10 +100,7 @@ mod plain {
     fn run(ctx: &mut rt::Ctx, start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {
         if start == 0 {
             ctx.outputs[0] = ctx.event.payload.clone();
-            ctx.trace.push(rt::TraceStep {
-                node: 0,
-                outcome: rt::Outcome::Ok,
-            });
+            ctx.trace.push(rt::TraceStep::new(0, rt::Outcome::Ok));
         }
         Ok(rt::Yield::Finished)
     }
@@ -186,10 +180,7 @@ mod ack {
         };
         match s {
             S::Acknowledge => {
-                ctx.trace.push(rt::TraceStep {
-                    node: 0,
-                    outcome: rt::Outcome::Ok,
-                });
+                ctx.trace.push(rt::TraceStep::new(0, rt::Outcome::Ok));
                 Ok(rt::Yield::Respond {
                     response: rt::Response {
                         status: 202,
@@ -200,10 +191,7 @@ mod ack {
                 })
             }
             S::Process => {
-                ctx.trace.push(rt::TraceStep {
-                    node: 1,
-                    outcome: rt::Outcome::Ok,
-                });
+                ctx.trace.push(rt::TraceStep::new(1, rt::Outcome::Ok));
                 let id = ctx.event.delivery_id.as_str().unwrap_or("").to_string();
                 super::record(format!("continued {id}"));
                 ctx.spawns.push(rt::Spawn {

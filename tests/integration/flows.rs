@@ -60,10 +60,9 @@ impl Run {
     fn action_succeeded(&mut self, output: Value) {
         let (node, _, next, _) = self.act();
         self.ctx.outputs[usize::from(node)] = output;
-        self.ctx.trace.push(hookflow_runtime::__gen::TraceStep {
-            node,
-            outcome: Outcome::Ok,
-        });
+        self.ctx
+            .trace
+            .push(hookflow_runtime::__gen::TraceStep::new(node, Outcome::Ok));
         match next {
             Some(n) => self.resume(n),
             None => self.result = Yield::Finished,

@@ -310,7 +310,9 @@ pub fn trace_records(flow: Option<&FlowDef>, steps: &[TraceStep]) -> Vec<TraceRe
                 flow: flow.name.to_string(),
                 node,
                 outcome,
-                duration_us: None,
+                duration_us: s
+                    .duration
+                    .map(|d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX)),
                 error,
             }
         })

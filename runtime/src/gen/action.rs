@@ -122,10 +122,8 @@ pub fn catch(ctx: &mut Ctx, flow: &FlowDef, node: NodeIx, kind: ErrorKind, messa
     e.insert("message".into(), Value::from(message.clone()));
     e.insert("node".into(), Value::from(id));
     ctx.error = Value::Object(e);
-    ctx.trace.push(TraceStep {
-        node,
-        outcome: Outcome::Failed(message),
-    });
+    ctx.trace
+        .push(TraceStep::new(node, Outcome::Failed(message)));
 }
 
 /// Generated code: a node with `on_error` failed in place (a script, condition or template
@@ -196,10 +194,7 @@ pub fn log(
     if let Some(slot) = ctx.outputs.get_mut(usize::from(node)) {
         *slot = Value::String(message);
     }
-    ctx.trace.push(TraceStep {
-        node,
-        outcome: Outcome::Ok,
-    });
+    ctx.trace.push(TraceStep::new(node, Outcome::Ok));
     Ok(())
 }
 

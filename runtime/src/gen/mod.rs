@@ -291,11 +291,26 @@ pub struct Spawn {
     pub path: String,
 }
 
-/// One node of a run: which node, and how it ended.
+/// One node of a run: which node, how it ended, and how long it took.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TraceStep {
     pub node: NodeIx,
     pub outcome: Outcome,
+    /// Wall time of the node, measured for the nodes that wait on the world (`http_request`,
+    /// `exec`). `None` for the nodes that only compute (script, branch, template, answer): they
+    /// take well under a microsecond, and two clock reads per node would cost more than the node.
+    pub duration: Option<std::time::Duration>,
+}
+
+impl TraceStep {
+    /// A step without a measured duration (a node that only computes).
+    pub fn new(node: NodeIx, outcome: Outcome) -> TraceStep {
+        TraceStep {
+            node,
+            outcome,
+            duration: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -356,10 +371,8 @@ pub fn node_error(flow: &FlowDef, node: NodeIx, err: EvalError) -> FlowError {
 #[inline(never)]
 #[cold]
 pub fn fail(ctx: &mut Ctx, flow: &FlowDef, node: NodeIx, err: EvalError) -> FlowError {
-    ctx.trace.push(TraceStep {
-        node,
-        outcome: Outcome::Failed(err.message.clone()),
-    });
+    ctx.trace
+        .push(TraceStep::new(node, Outcome::Failed(err.message.clone())));
     node_error(flow, node, err)
 }
 
@@ -376,10 +389,7 @@ pub fn store(
             if let Some(slot) = ctx.outputs.get_mut(usize::from(node)) {
                 *slot = v;
             }
-            ctx.trace.push(TraceStep {
-                node,
-                outcome: Outcome::Ok,
-            });
+            ctx.trace.push(TraceStep::new(node, Outcome::Ok));
             Ok(())
         }
         Err(e) => Err(fail(ctx, flow, node, e)),
@@ -409,10 +419,7 @@ pub fn branch(
 /// no default: the flow finishes).
 #[inline(never)]
 pub fn took(ctx: &mut Ctx, node: NodeIx, label: &'static str) {
-    ctx.trace.push(TraceStep {
-        node,
-        outcome: Outcome::Took(label),
-    });
+    ctx.trace.push(TraceStep::new(node, Outcome::Took(label)));
 }
 
 /// An `http_response` node built its answer.
@@ -425,10 +432,7 @@ pub fn respond(
 ) -> Result<Response, FlowError> {
     match r {
         Ok(resp) => {
-            ctx.trace.push(TraceStep {
-                node,
-                outcome: Outcome::Ok,
-            });
+            ctx.trace.push(TraceStep::new(node, Outcome::Ok));
             Ok(resp)
         }
         Err(e) => Err(fail(ctx, flow, node, e)),
@@ -453,10 +457,7 @@ pub fn spawn(
                 payload,
                 path,
             });
-            ctx.trace.push(TraceStep {
-                node,
-                outcome: Outcome::Ok,
-            });
+            ctx.trace.push(TraceStep::new(node, Outcome::Ok));
             Ok(())
         }
         Err(e) => Err(fail(ctx, flow, node, e)),

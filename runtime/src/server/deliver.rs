@@ -19,7 +19,7 @@ use super::{AppState, LogLine, DELIVERY_ID_HEADER};
 use crate::__gen::{Event, FlowDef, Response as FlowResponse, TriggerDef, Value};
 use crate::config::Tenant;
 use crate::durable::{codec, dedup, trace_records};
-use crate::engine::{DeliveryId as EventId, EngineError};
+use crate::engine::{DeliveryId as EventId, EngineError, Failed};
 use crate::store::{self, Answer, DeliveryId, InsertOutcome, NewDelivery, TraceRecord};
 use axum::body::Body;
 use axum::http::{header, HeaderMap, HeaderName, HeaderValue, StatusCode};
@@ -136,8 +136,8 @@ pub(super) async fn deliver(
     let own_key = || dedup::unique_key(tenant, v.event_type, &id.0);
     let started = match started {
         Ok(s) => s,
-        Err(e) => {
-            line.detail = Some(e.to_string());
+        Err(failed) => {
+            line.detail = Some(failed.error.to_string());
             let err = ApiError::Flow {
                 delivery_id: event_id.to_string(),
             };
@@ -148,7 +148,7 @@ pub(super) async fn deliver(
                 body: error_body(err.code(), &err.to_string()).into_bytes(),
             };
             durable
-                .record(new(own_key(), answer, failed_step(&e)))
+                .record(new(own_key(), answer, failed_trace(v.flow, &failed)))
                 .await;
             return Err(err);
         }
@@ -221,18 +221,22 @@ pub(super) async fn deliver(
     }
 }
 
-/// The trace step of a flow that failed before answering.
-fn failed_step(e: &EngineError) -> Vec<TraceRecord> {
-    match e {
-        EngineError::Flow(f) => vec![TraceRecord {
-            flow: f.flow.to_string(),
-            node: f.node.to_string(),
-            outcome: "failed".to_string(),
-            duration_us: None,
-            error: Some(f.message.clone()),
-        }],
-        _ => Vec::new(),
+/// The path of a flow that failed before answering, the failed node last. A failure outside
+/// any node (a start node the flow lacks) has no step of its own: it is recorded as one.
+fn failed_trace(flow: &FlowDef, failed: &Failed) -> Vec<TraceRecord> {
+    let mut trace = trace_records(Some(flow), &failed.trace);
+    if trace.last().is_none_or(|s| s.outcome != "failed") {
+        if let EngineError::Flow(f) = &failed.error {
+            trace.push(TraceRecord {
+                flow: f.flow.to_string(),
+                node: f.node.to_string(),
+                outcome: "failed".to_string(),
+                duration_us: None,
+                error: Some(f.message.clone()),
+            });
+        }
     }
+    trace
 }
 
 /// The flow's answer as it goes on the wire (and into the store): its status (500 if invalid),

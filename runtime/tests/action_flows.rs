@@ -283,9 +283,11 @@ async fn a_failed_flow_keeps_its_path_with_the_time_of_each_action() {
     use hookflow_runtime::store::sqlite::SqliteStore;
     use hookflow_runtime::store::{ListFilter, Store};
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config::default();
-    config.state_dir = Some(dir.path().to_path_buf());
-    let server = hookflow_with(config).await;
+    let server = hookflow_with(Config {
+        state_dir: Some(dir.path().to_path_buf()),
+        ..Config::default()
+    })
+    .await;
     let resp = reqwest::Client::new()
         .post(format!("{}/events/webhook/demo/timed", server.url()))
         .header("X-GitHub-Delivery", "timed-1")

@@ -65,7 +65,7 @@ load() {
     non2xx=$(awk '/Non-2xx/ {print $4}' "$OUT/$name.wrk")
     requests=$(awk '/requests in/ {print $1}' "$OUT/$name.wrk")
     cpu=$(awk -v t=$((after - before)) -v n="$requests" -v hz="$(getconf CLK_TCK)" \
-        'BEGIN {printf "%.1f", n > 0 ? t / hz * 1e6 / n : 0}')
+        'BEGIN {printf "%.1f", (n > 0 ? t / hz * 1e6 / n : 0)}')
     printf '%-26s %9s req/s  p50 %8s  p99 %8s  peak RSS %7s KiB  CPU/req %6s us  non-2xx %s\n' \
         "$name" "$rps" "$p50" "$p99" "$rss" "$cpu" "${non2xx:-0}"
 }

@@ -67,6 +67,7 @@ const KEYS: &[&str] = &[
     "dedup",
     "max_pending_work",
     "retry_after_seconds",
+    "record",
 ];
 
 /// A configuration mistake; `key` is the dotted path of the key at fault.

@@ -158,6 +158,15 @@ pub const VARS: &[Var] = &[
         },
     },
     Var {
+        name: "HOOKFLOW_RECORD",
+        key: "record",
+        form: "all|work_and_failures",
+        apply: |r, v| {
+            r.durable.record = Some(v.to_string());
+            Ok(())
+        },
+    },
+    Var {
         name: "HOOKFLOW_METRICS_ALLOW_IPS",
         key: "metrics_allow_ips",
         form: "comma-separated CIDRs",

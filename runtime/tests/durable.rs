@@ -211,8 +211,29 @@ static SLOW: rt::FlowDef = rt::FlowDef {
     },
 };
 
+/// `broken`: fails before its answer (500 `flow_error`).
+static BROKEN: rt::FlowDef = rt::FlowDef {
+    name: "broken",
+    version: "1",
+    file: "tests/broken.yaml",
+    triggers: &[rt::TriggerDef {
+        event_type: "broken",
+        target: 0,
+    }],
+    nodes: &[node("decide", "script")],
+    secrets: &[],
+    run: |ctx, _| {
+        Err(rt::fail(
+            ctx,
+            &BROKEN,
+            0,
+            rt::EvalError::new("no such field"),
+        ))
+    },
+};
+
 static FLOWS: rt::Registry = rt::Registry {
-    flows: &[&CHILD, &COUNTER, &FLAKY, &SLOW, &SPAWNER],
+    flows: &[&BROKEN, &CHILD, &COUNTER, &FLAKY, &SLOW, &SPAWNER],
 };
 
 /// A configuration with fast workers and the given extra provider keys, on `state`.
@@ -763,4 +784,61 @@ async fn one_state_directory_one_server() {
         "{err}"
     );
     first.shutdown().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_work_and_failures_keeps_only_work_and_failed_flows() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config(r#", "record": "work_and_failures""#, dir.path())).await;
+    let first = post(
+        &server,
+        "count",
+        &[("X-GitHub-Delivery", "rec-plain")],
+        json!({}),
+    )
+    .await;
+    assert_eq!((first.status, first.body), (200, json!({"runs": 1})));
+    // Not recorded, so not deduplicated: the repeat runs the flow again.
+    let again = post(
+        &server,
+        "count",
+        &[("X-GitHub-Delivery", "rec-plain")],
+        json!({}),
+    )
+    .await;
+    assert_eq!((again.status, again.body), (200, json!({"runs": 2})));
+    let work = post(
+        &server,
+        "flaky",
+        &[("X-GitHub-Delivery", "rec-work")],
+        json!({"fail_times": 0}),
+    )
+    .await;
+    assert_eq!(work.status, 202);
+    let failed = post(
+        &server,
+        "broken",
+        &[("X-GitHub-Delivery", "rec-failed")],
+        json!({}),
+    )
+    .await;
+    assert_eq!(failed.status, 500);
+    eventually("the work ran", || runs("rec-work") == ["processed"]).await;
+    server.shutdown().await.unwrap();
+
+    let store = SqliteStore::open(dir.path()).unwrap();
+    let all = store
+        .list(ListFilter {
+            limit: 100,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let mut kept: Vec<&str> = all.iter().map(|d| d.event_id.as_str()).collect();
+    kept.sort_unstable();
+    assert_eq!(kept, ["rec-failed", "rec-work"]);
+    let failed = all.iter().find(|d| d.event_id == "rec-failed").unwrap();
+    let failed = store.get(failed.id.clone()).await.unwrap().unwrap();
+    assert_eq!(failed.trace.len(), 1);
+    assert_eq!(failed.trace[0].step.error.as_deref(), Some("no such field"));
 }

@@ -19,6 +19,7 @@ pub const KEYS: &[&str] = &[
     "dedup",
     "max_pending_work",
     "retry_after_seconds",
+    "record",
 ];
 
 const WORKER_KEYS: &[&str] = &[
@@ -128,6 +129,9 @@ pub struct RawDurable {
     pub max_pending_work: Option<u64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub retry_after_seconds: Option<u64>,
+    /// `all` or `work_and_failures` (see [`Record`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub record: Option<String>,
 }
 
 fn invalid(key: impl Into<String>, message: impl Into<String>) -> ConfigError {
@@ -309,6 +313,16 @@ impl RawDurable {
         }
         raw.max_pending_work = uint(map, "max_pending_work", prefix)?;
         raw.retry_after_seconds = uint(map, "retry_after_seconds", prefix)?;
+        raw.record = match map.get("record") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(s)) => Some(s.clone()),
+            Some(v) => {
+                return Err(invalid(
+                    key("record"),
+                    format!("expected a string, got {v}"),
+                ))
+            }
+        };
         Ok(raw)
     }
 
@@ -462,6 +476,16 @@ impl RawDurable {
             },
             max_pending_work,
             retry_after_seconds: retry_after,
+            record: match self.record.as_deref() {
+                None | Some("all") => Record::All,
+                Some("work_and_failures") => Record::WorkAndFailures,
+                Some(other) => {
+                    return Err(invalid(
+                        key("record"),
+                        format!("expected `all` or `work_and_failures`, got `{other}`"),
+                    ))
+                }
+            },
         })
     }
 }
@@ -487,6 +511,21 @@ pub struct DurableSettings {
     pub max_pending_work: u64,
     /// The `Retry-After` of 503 `store_unavailable` and `overloaded`.
     pub retry_after_seconds: u64,
+    /// Which deliveries the store keeps.
+    pub record: Record,
+}
+
+/// Which deliveries are written to the store (`record`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Record {
+    /// Every delivery that reached a flow: `deliveries list/show/replay` see them all, and every
+    /// repeat is answered from the store.
+    #[default]
+    All,
+    /// Only what must be kept: deliveries with work after their answer (committed before it, as
+    /// always) and deliveries whose flow failed. A delivery answered with nothing left to do is
+    /// not written: no disk, no store time; a repeat of it runs its flow again.
+    WorkAndFailures,
 }
 
 impl Default for DurableSettings {
@@ -519,6 +558,7 @@ impl Default for DurableSettings {
             },
             max_pending_work: DEFAULT_MAX_PENDING_WORK,
             retry_after_seconds: DEFAULT_RETRY_AFTER_SECONDS,
+            record: Record::All,
         }
     }
 }
@@ -612,6 +652,7 @@ mod tests {
             .headers
             .contains(&"x-github-delivery".to_string()));
         assert!(d.dedup.default.body_hash);
+        assert_eq!(d.record, Record::All);
         assert_eq!(parse("{}"), Ok(d));
     }
 
@@ -624,8 +665,9 @@ mod tests {
                 "retention": {"max_age_days": 0, "max_deliveries": 10, "prune_interval_seconds": 5},
                 "dedup": {"headers": ["X-Id"], "body_hash": false,
                           "event_types": {"stripe": {"payload_field": "id", "body_hash": true}}},
-                "max_pending_work": 7, "retry_after_seconds": 3}"#,
+                "max_pending_work": 7, "retry_after_seconds": 3, "record": "work_and_failures"}"#,
         )?;
+        assert_eq!(d.record, Record::WorkAndFailures);
         assert_eq!(d.worker.pool_size, 2);
         assert_eq!(d.worker.flow_concurrency, Some(1));
         assert_eq!(d.worker.flow_limits.get("slow"), Some(&3));
@@ -696,6 +738,8 @@ mod tests {
                 r#"{"max_pending_work": 0}"#,
                 "events-webhook.max_pending_work",
             ),
+            (r#"{"record": "some"}"#, "events-webhook.record"),
+            (r#"{"record": true}"#, "events-webhook.record"),
         ];
         for (text, key) in cases {
             let e = err(text);

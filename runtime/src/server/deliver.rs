@@ -18,6 +18,7 @@ use super::request::Verdict;
 use super::{AppState, LogLine, DELIVERY_ID_HEADER};
 use crate::__gen::{Event, FlowDef, Response as FlowResponse, TriggerDef, Value};
 use crate::config::Tenant;
+use crate::durable::settings::Record;
 use crate::durable::{codec, dedup, trace_records};
 use crate::engine::{DeliveryId as EventId, EngineError, Failed};
 use crate::store::{self, Answer, DeliveryId, InsertOutcome, NewDelivery, TraceRecord};
@@ -162,7 +163,9 @@ pub(super) async fn deliver(
     let mut d = new(key, answer, trace_records(Some(v.flow), &started.trace));
     if started.work.is_empty() {
         let response = respond(d.answer.as_ref(), false);
-        durable.record(d).await;
+        if settings.record == Record::All || answer_failed(&d) {
+            durable.record(d).await;
+        }
         return Ok(response);
     }
     if durable.over_limit(settings.max_pending_work) {
@@ -219,6 +222,11 @@ pub(super) async fn deliver(
         }
         Err(e) => Err(unavailable(line, e)),
     }
+}
+
+/// A flow's own 5xx answer counts as a failure for `record: work_and_failures`.
+fn answer_failed(d: &NewDelivery) -> bool {
+    d.answer.as_ref().is_some_and(|a| a.status >= 500)
 }
 
 /// The path of a flow that failed before answering, the failed node last. A failure outside

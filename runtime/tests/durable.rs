@@ -842,3 +842,32 @@ async fn record_work_and_failures_keeps_only_work_and_failed_flows() {
     assert_eq!(failed.trace.len(), 1);
     assert_eq!(failed.trace[0].step.error.as_deref(), Some("no such field"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeat_after_a_restart_is_still_answered_from_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = start(config("", dir.path())).await;
+    let first = post(
+        &server,
+        "count",
+        &[("webhook-id", "msg_restart")],
+        json!({}),
+    )
+    .await;
+    assert_eq!(first.body, json!({"runs": 1}));
+    server.shutdown().await.unwrap();
+    // A new process knows the stored keys from the store itself (the request path only asks
+    // the store about keys it may have seen).
+    let server = start(config("", dir.path())).await;
+    let again = post(
+        &server,
+        "count",
+        &[("webhook-id", "msg_restart")],
+        json!({}),
+    )
+    .await;
+    assert_eq!(again.body, json!({"runs": 1}));
+    assert_eq!(again.headers["x-hookflow-duplicate"], "true");
+    assert_eq!(runs("msg_restart"), ["answered"]);
+    server.shutdown().await.unwrap();
+}

@@ -160,14 +160,17 @@ pub(super) async fn deliver(
     } else {
         own_key()
     };
-    let mut d = new(key, answer, trace_records(Some(v.flow), &started.trace));
     if started.work.is_empty() {
-        let response = respond(d.answer.as_ref(), false);
-        if settings.record == Record::All || answer_failed(&d) {
+        let response = respond(Some(&answer), false);
+        // Built only when it is written: the copy of the body and headers is the larger part
+        // of what a delivery costs besides its flow.
+        if settings.record == Record::All || answer.status >= 500 {
+            let d = new(key, answer, trace_records(Some(v.flow), &started.trace));
             durable.record(d).await;
         }
         return Ok(response);
     }
+    let mut d = new(key, answer, trace_records(Some(v.flow), &started.trace));
     if durable.over_limit(settings.max_pending_work) {
         line.detail = Some(format!(
             "more than max_pending_work ({}) work items pending",
@@ -222,11 +225,6 @@ pub(super) async fn deliver(
         }
         Err(e) => Err(unavailable(line, e)),
     }
-}
-
-/// A flow's own 5xx answer counts as a failure for `record: work_and_failures`.
-fn answer_failed(d: &NewDelivery) -> bool {
-    d.answer.as_ref().is_some_and(|a| a.status >= 500)
 }
 
 /// The path of a flow that failed before answering, the failed node last. A failure outside

@@ -18,6 +18,7 @@ CONNS=${CONNS:-32}
 SECRET=bench-secret
 PAYLOAD=$ROOT/tests/fixtures/github/push/payload.json
 OUT=$ROOT/target/bench
+declare -A RPS P99
 mkdir -p "$OUT"
 
 need() {
@@ -59,8 +60,11 @@ load() {
     after=$(cpu_ticks "$pid")
     local rps p50 p99 rss requests cpu
     rps=$(awk '/Requests\/sec/ {print $2}' "$OUT/$name.wrk")
+    RPS[$name]=$rps
     p50=$(awk '$1=="50%" {print $2}' "$OUT/$name.wrk")
     p99=$(awk '$1=="99%" {print $2}' "$OUT/$name.wrk")
+    P99[$name]=$(awk '$1=="99%" {v = $2; u = v; sub(/[a-z]+$/, "", v); sub(/^[0-9.]+/, "", u);
+        print v * (u == "us" ? 0.001 : u == "s" ? 1000 : 1)}' "$OUT/$name.wrk")
     rss=$(awk '/VmHWM/ {print $2}' "/proc/$pid/status")
     non2xx=$(awk '/Non-2xx/ {print $4}' "$OUT/$name.wrk")
     requests=$(awk '/requests in/ {print $1}' "$OUT/$name.wrk")
@@ -100,8 +104,14 @@ LUA
 {"events-webhook": {"enabled": true, "public_base_url": "http://127.0.0.1:18091",
   "signatures": {"github": {"header": "X-Hub-Signature-256", "algorithm": "sha256", "secret": "$SECRET"}}}}
 JSON
-    rm -rf "$OUT/bundle"
+    rm -rf "$OUT/bundle" "$OUT/bundle-work"
     "$hookflow" setup --answers "$OUT/answers.json" "$OUT/bundle" >/dev/null 2>&1
+    # The same with `record: work_and_failures`: deliveries answered with nothing left to do
+    # (like every push here) are not written to the store: the same work as the hand-written
+    # handler.
+    sed 's|"enabled": true,|"enabled": true, "record": "work_and_failures",|' "$OUT/answers.json" \
+        >"$OUT/answers-work.json"
+    "$hookflow" setup --answers "$OUT/answers-work.json" "$OUT/bundle-work" >/dev/null 2>&1
 
     # adnanh/webhook with the equivalent rule: payload HMAC-SHA256 plus a header match.
     cat >"$OUT/hooks.json" <<JSON
@@ -138,14 +148,24 @@ http_round() {
     local hookflow=$ROOT/target/release/hookflow
     local handwritten=$ROOT/bench/target/release/handwritten
     echo "HTTP: wrk -t1 -c$CONNS -d$DURATION, 7.3 KB signed GitHub push, $(nproc) cores, load before: $(cut -d' ' -f1-3 /proc/loadavg)"
+    # serve_one NAME PORT BUNDLE [ENV...]: hookflow on a fresh state directory.
+    serve_one() {
+        local name=$1 port=$2 bundle=$3
+        shift 3
+        rm -rf "$bundle/state"
+        port_free "$port"
+        env "$@" "$hookflow" serve "$bundle" --listen "127.0.0.1:$port" >"$OUT/$name.log" 2>&1 &
+        local pid=$!
+        wait_port "$port"
+        load "$name" "http://127.0.0.1:$port/events/webhook/bench/github" $pid
+        kill $pid
+        wait $pid 2>/dev/null || true
+    }
     # hookflow as benchmarked against the targets: the delivery log line is filtered out
-    # (RUST_LOG=warn), like the hand-written handler, which logs nothing.
-    port_free 18091
-    RUST_LOG=warn "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:18091 >"$OUT/hookflow.log" 2>&1 &
-    local p1=$!
-    wait_port 18091
-    load hookflow http://127.0.0.1:18091/events/webhook/bench/github $p1
-    kill $p1; wait $p1 2>/dev/null || true
+    # (RUST_LOG=warn), like the hand-written handler, which logs nothing. First with every
+    # delivery recorded in the store (the default), then with `record: work_and_failures`.
+    serve_one hookflow 18091 "$OUT/bundle" RUST_LOG=warn
+    serve_one hookflow-record-work 18096 "$OUT/bundle-work" RUST_LOG=warn
 
     port_free 18092
     "$handwritten" 127.0.0.1:18092 "$SECRET" >/dev/null 2>&1 &
@@ -155,12 +175,7 @@ http_round() {
     kill $p2; wait $p2 2>/dev/null || true
 
     # hookflow with its default logging: one line per delivery, here to a file.
-    port_free 18094
-    "$hookflow" serve "$OUT/bundle" --listen 127.0.0.1:18094 >"$OUT/hookflow-info.log" 2>&1 &
-    local p4=$!
-    wait_port 18094
-    load hookflow-log-info http://127.0.0.1:18094/events/webhook/bench/github $p4
-    kill $p4; wait $p4 2>/dev/null || true
+    serve_one hookflow-record-work-log-info 18094 "$OUT/bundle-work"
 
     # webhook runs a command for every matched hook: /bin/true (a process per request, its normal
     # use) and a command that does not exist (it answers, then fails to start it: no process;
@@ -179,6 +194,14 @@ http_round() {
     load adnanh-webhook-no-process http://127.0.0.1:18095/hooks/github $p5
     kill $p5; wait $p5 2>/dev/null || true
     echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+    ratio() { awk -v a="$2" -v b="$3" -v l="$1" 'BEGIN {printf "  %-62s %6.2fx\n", l, (b > 0 ? a / b : 0)}'; }
+    echo "Ratios of this round:"
+    ratio "req/s hookflow (record: work_and_failures) / hand-written" "${RPS[hookflow-record-work]}" "${RPS[handwritten-axum]}"
+    ratio "p99 hookflow (record: work_and_failures) / hand-written" "${P99[hookflow-record-work]}" "${P99[handwritten-axum]}"
+    ratio "req/s hookflow (record: all) / hand-written" "${RPS[hookflow]}" "${RPS[handwritten-axum]}"
+    ratio "req/s hookflow (record: work_and_failures) / adnanh-webhook" "${RPS[hookflow-record-work]}" "${RPS[adnanh-webhook]}"
+    ratio "req/s hookflow (record: all) / adnanh-webhook" "${RPS[hookflow]}" "${RPS[adnanh-webhook]}"
+    ratio "req/s hookflow (record: all) / adnanh-webhook-no-process" "${RPS[hookflow]}" "${RPS[adnanh-webhook-no-process]}"
 }
 
 logic_bench() {

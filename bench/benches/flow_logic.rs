@@ -1,6 +1,8 @@
 //! Flow execution alone, no HTTP: the compiled GitHub and Stripe flows against the same logic
 //! written by hand over `serde_json::Value` and run by the Rhai interpreter (one engine, a
-//! precompiled AST, a fresh scope per delivery). Every engine gets the same parsed payloads and
+//! precompiled AST, a fresh scope per delivery; `rhai` shares one converted payload between
+//! deliveries, `rhai_converting` converts each delivery's payload as an interpreting receiver
+//! must). Every engine gets the same parsed payloads and
 //! produces the same answer bytes (see `logic/mod.rs`).
 //!
 //! Run: `cargo bench --manifest-path bench/Cargo.toml --bench flow_logic` (or `bench/run.sh logic`).
@@ -23,6 +25,9 @@ fn bench(c: &mut Criterion) {
     });
     let rhai = Rhai::new(RHAI_GITHUB, &push, &[("X-GitHub-Event", "push")]);
     g.bench_function("rhai", |b| b.iter(|| black_box(rhai.deliver())));
+    g.bench_function("rhai_converting", |b| {
+        b.iter(|| black_box(rhai.deliver_converting(black_box(&push))))
+    });
     g.finish();
 
     let mut g = c.benchmark_group("stripe_succeeded");
@@ -33,6 +38,9 @@ fn bench(c: &mut Criterion) {
     });
     let rhai = Rhai::new(RHAI_STRIPE, &stripe, &[]);
     g.bench_function("rhai", |b| b.iter(|| black_box(rhai.deliver())));
+    g.bench_function("rhai_converting", |b| {
+        b.iter(|| black_box(rhai.deliver_converting(black_box(&stripe))))
+    });
     g.finish();
 }
 

@@ -144,8 +144,20 @@ impl Rhai {
 
     /// One delivery: evaluate, then turn the answer map into status + JSON body bytes.
     pub fn deliver(&self) -> (u16, Vec<u8>) {
+        self.run(self.payload.clone())
+    }
+
+    /// One delivery as an interpreting receiver runs it: each delivery brings a new payload, so
+    /// it is converted into Rhai's values first (the compiled flow reads the parsed
+    /// `serde_json::Value` as it is).
+    pub fn deliver_converting(&self, payload: &Value) -> (u16, Vec<u8>) {
+        let payload = rhai::serde::to_dynamic(payload).expect("to dynamic");
+        self.run(payload)
+    }
+
+    fn run(&self, payload: rhai::Dynamic) -> (u16, Vec<u8>) {
         let mut scope = rhai::Scope::new();
-        scope.push_constant_dynamic("payload", self.payload.clone());
+        scope.push_constant_dynamic("payload", payload);
         scope.push_constant_dynamic("headers", self.headers.clone());
         let answer: rhai::Map = self
             .engine

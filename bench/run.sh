@@ -237,7 +237,8 @@ gen_bench() {
     rm -rf "$copy"
     mkdir -p "$copy" "$target"
     git ls-files -z --cached --others --exclude-standard | xargs -0 cp --parents -t "$copy"
-    for profile in release debug; do
+    local profiles=${GEN_PROFILES:-dev release}
+    for profile in ${profiles/dev/debug}; do
         [ -d "$target/$profile" ] || [ ! -d "target/$profile" ] || {
             mkdir -p "$target/$profile"
             for d in build deps .fingerprint; do
@@ -245,7 +246,7 @@ gen_bench() {
             done
         }
     done
-    for profile in dev release; do
+    for profile in $profiles; do
         local flag=""
         [ "$profile" = release ] && flag=--release
         (

@@ -297,19 +297,19 @@ impl SqliteStore {
         let group = opts.group_commit;
         let group_commits = Arc::new(AtomicU64::new(0));
         let counter = group_commits.clone();
+        let wal = state_dir.join(format!("{DB_FILE}-wal"));
         let thread = std::thread::Builder::new()
             .name("hookflow-store".into())
-            .spawn(move || writer(conn, rx, group, &counter, on_commit))
+            .spawn(move || writer(conn, rx, group, &counter, on_commit, &wal))
             .map_err(|e| open_err(&path, e))?;
         let checkpoints = Connection::open(&path).map_err(|e| open_err(&path, e))?;
         checkpoints
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(|e| open_err(&path, e))?;
         let (stop_checkpoints, stopped) = mpsc::channel::<()>();
-        let wal = state_dir.join(format!("{DB_FILE}-wal"));
         let checkpointer = std::thread::Builder::new()
             .name("hookflow-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpoints, &wal, &stopped))
+            .spawn(move || checkpoint_loop(&checkpoints, &stopped))
             .map_err(|e| open_err(&path, e))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
@@ -419,18 +419,10 @@ impl Drop for SqliteStore {
 /// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] (PASSIVE: never waits for
 /// the writer or readers), and once more at close.
 ///
-/// Under sustained writes a PASSIVE checkpoint never catches up with the writer, and SQLite can
-/// only start the WAL over once a checkpoint has copied all of it: the file would grow by the
-/// size of every delivery for as long as the load lasts (1.2 GB in 10 s at 12k deliveries/s).
-/// So once the WAL is past [`WAL_LIMIT_BYTES`], the checkpoint is TRUNCATE: it holds the writer
-/// back (through its busy timeout) until the WAL is copied and emptied. The pause is one copy of
-/// at most a few WAL_LIMITs, paid once per that many bytes written.
-fn checkpoint_loop(conn: &Connection, wal: &Path, stop: &mpsc::Receiver<()>) {
+fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
     let checkpoint = || {
-        let big = std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES);
-        let mode = if big { "TRUNCATE" } else { "PASSIVE" };
-        if let Err(e) = conn.execute_batch(&format!("PRAGMA wal_checkpoint({mode});")) {
-            tracing::debug!(error = %e, mode, "WAL checkpoint did not run");
+        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+            tracing::debug!(error = %e, "WAL checkpoint did not run");
         }
     };
     while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
@@ -439,12 +431,22 @@ fn checkpoint_loop(conn: &Connection, wal: &Path, stop: &mpsc::Receiver<()>) {
     checkpoint();
 }
 
+/// The writer thread: takes every queued job into one group commit.
+///
+/// Under sustained writes the checkpoint thread's PASSIVE checkpoints never catch up with the
+/// writer, and SQLite starts the WAL over only after a checkpoint has copied all of it: the file
+/// grew by every delivery for as long as the load lasted (1.2 GB in 10 s at 12k deliveries/s).
+/// So past [`WAL_LIMIT_BYTES`] the writer checkpoints itself between two groups: nothing is
+/// appended meanwhile, the copy completes, and the next commit starts the WAL over (truncated to
+/// `journal_size_limit`). Done from another connection (TRUNCATE mode) the writer and the
+/// checkpointer waited on each other through SQLite's busy handler's sleeps: p99 over a second.
 fn writer(
     mut conn: Connection,
     rx: mpsc::Receiver<Box<dyn Job>>,
     group: bool,
     commits: &AtomicU64,
     on_commit: Option<CommitHook>,
+    wal: &Path,
 ) {
     let limit = if group { MAX_BATCH } else { 1 };
     while let Ok(first) = rx.recv() {
@@ -456,6 +458,11 @@ fn writer(
             }
         }
         commit_group(&mut conn, batch, commits, on_commit.as_ref());
+        if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+                tracing::debug!(error = %e, "WAL checkpoint by the writer did not run");
+            }
+        }
     }
 }
 

@@ -19,7 +19,7 @@
 //! `BLOB`, which PostgreSQL spells `BYTEA`).
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -45,7 +45,7 @@ const MAX_BATCH: usize = 1024;
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
 /// Past this size the WAL is checkpointed and emptied even if the writer has to wait.
-pub const WAL_LIMIT_BYTES: u64 = 16 * 1024 * 1024;
+pub const WAL_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -260,7 +260,7 @@ impl SqliteStore {
         conn.execute_batch(&format!(
             "PRAGMA busy_timeout=5000; PRAGMA journal_mode=WAL; PRAGMA synchronous={sync}; \
              PRAGMA foreign_keys=ON; PRAGMA wal_autocheckpoint=0; \
-             PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-8192;"
+             PRAGMA journal_size_limit=67108864; PRAGMA cache_size=-8192; PRAGMA temp_store=MEMORY;"
         ))
         .map_err(|e| open_err(&path, e))?;
         let mode: String = conn
@@ -298,18 +298,27 @@ impl SqliteStore {
         let group_commits = Arc::new(AtomicU64::new(0));
         let counter = group_commits.clone();
         let wal = state_dir.join(format!("{DB_FILE}-wal"));
+        let wal_path = wal.clone();
+        let checkpointed = Arc::new(AtomicBool::new(false));
+        // Closed when the store and the writer have both dropped their sender: the checkpoint
+        // thread then checkpoints once more and ends.
+        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
+        let wal_checks = WalChecks {
+            wal,
+            caught_up: checkpointed.clone(),
+            nudge: stop_checkpoints.clone(),
+        };
         let thread = std::thread::Builder::new()
             .name("hookflow-store".into())
-            .spawn(move || writer(conn, rx, group, &counter, on_commit, &wal))
+            .spawn(move || writer(conn, rx, group, &counter, on_commit, &wal_checks))
             .map_err(|e| open_err(&path, e))?;
         let checkpoints = Connection::open(&path).map_err(|e| open_err(&path, e))?;
         checkpoints
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(|e| open_err(&path, e))?;
-        let (stop_checkpoints, stopped) = mpsc::channel::<()>();
         let checkpointer = std::thread::Builder::new()
             .name("hookflow-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpoints, &stopped))
+            .spawn(move || checkpoint_loop(&checkpoints, &wal_path, &checkpointed, &stopped))
             .map_err(|e| open_err(&path, e))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
@@ -417,16 +426,27 @@ impl Drop for SqliteStore {
 }
 
 /// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] (PASSIVE: never waits for
-/// the writer or readers), and once more at close.
+/// the writer or readers), at once when the writer nudges it (the WAL is past its limit), and
+/// once more at close.
 ///
-fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
-    let checkpoint = || {
-        if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-            tracing::debug!(error = %e, "WAL checkpoint did not run");
-        }
+/// After each checkpoint sets `done`: the writer's own checkpoint (see [`writer`]) then has
+/// only the frames written since to copy.
+///
+/// While the WAL is past [`WAL_LIMIT_BYTES`] the next checkpoint follows at once instead of after
+/// [`CHECKPOINT_INTERVAL`]: the closer it keeps up, the less the writer has left to copy.
+fn checkpoint_loop(conn: &Connection, wal: &Path, done: &AtomicBool, stop: &mpsc::Receiver<()>) {
+    let checkpoint = || match conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+        Ok(()) => done.store(true, Ordering::Release),
+        Err(e) => tracing::debug!(error = %e, "WAL checkpoint did not run"),
     };
-    while let Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(CHECKPOINT_INTERVAL) {
+    let mut wait = CHECKPOINT_INTERVAL;
+    while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
         checkpoint();
+        wait = if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+            std::time::Duration::from_millis(50)
+        } else {
+            CHECKPOINT_INTERVAL
+        };
     }
     checkpoint();
 }
@@ -436,19 +456,23 @@ fn checkpoint_loop(conn: &Connection, stop: &mpsc::Receiver<()>) {
 /// Under sustained writes the checkpoint thread's PASSIVE checkpoints never catch up with the
 /// writer, and SQLite starts the WAL over only after a checkpoint has copied all of it: the file
 /// grew by every delivery for as long as the load lasted (1.2 GB in 10 s at 12k deliveries/s).
-/// So past [`WAL_LIMIT_BYTES`] the writer checkpoints itself between two groups: nothing is
-/// appended meanwhile, the copy completes, and the next commit starts the WAL over (truncated to
-/// `journal_size_limit`). Done from another connection (TRUNCATE mode) the writer and the
-/// checkpointer waited on each other through SQLite's busy handler's sleeps: p99 over a second.
+/// So past [`WAL_LIMIT_BYTES`], right after the checkpoint thread finished one (most of the WAL
+/// is copied), the writer checkpoints itself between two groups: it copies only the frames
+/// written since, nothing is appended meanwhile, so the copy completes and the next commit
+/// starts the WAL over (truncated to `journal_size_limit`). Measured alternatives: TRUNCATE from
+/// the checkpoint thread made writer and checkpointer wait on each other through SQLite's busy
+/// handler's sleeps (p99 over a second); the writer copying whatever was left whenever the WAL
+/// was big took a quarter of its time under load.
 fn writer(
     mut conn: Connection,
     rx: mpsc::Receiver<Box<dyn Job>>,
     group: bool,
     commits: &AtomicU64,
     on_commit: Option<CommitHook>,
-    wal: &Path,
+    wal: &WalChecks,
 ) {
     let limit = if group { MAX_BATCH } else { 1 };
+    let mut nudged = false;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
         while batch.len() < limit {
@@ -458,12 +482,28 @@ fn writer(
             }
         }
         commit_group(&mut conn, batch, commits, on_commit.as_ref());
-        if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+        if !std::fs::metadata(&wal.wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+            continue;
+        }
+        if wal.caught_up.swap(false, Ordering::AcqRel) {
+            nudged = false;
             if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
                 tracing::debug!(error = %e, "WAL checkpoint by the writer did not run");
             }
+        } else if !nudged {
+            // The checkpoint thread may be asleep for most of CHECKPOINT_INTERVAL.
+            nudged = wal.nudge.send(()).is_ok();
         }
     }
+}
+
+/// What the writer needs to keep the WAL bounded (see [`writer`]).
+struct WalChecks {
+    wal: PathBuf,
+    /// Set by the checkpoint thread after each checkpoint.
+    caught_up: Arc<AtomicBool>,
+    /// Wakes the checkpoint thread.
+    nudge: mpsc::Sender<()>,
 }
 
 /// Runs a group of jobs in one transaction, each in its own savepoint, commits once, then

@@ -426,6 +426,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
             .map(|(i, n)| (n.id.text.clone(), u16::try_from(i).unwrap_or(u16::MAX)))
             .collect(),
         error: false,
+        payload: Default::default(),
     };
     // `error` is in scope in the nodes that only a failure leads to: those not reachable from
     // an entry (a trigger target, or the first node, where `async` starts a flow) without taking
@@ -654,6 +655,13 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
         arms.push(quote!(State::#v => #body));
     }
     let fns = g.fns;
+    let reads = g.scope.payload.borrow().clone();
+    let payload_fields = if reads.whole {
+        quote!(::core::option::Option::None)
+    } else {
+        let fields = reads.fields.iter();
+        quote!(::core::option::Option::Some(&[#(#fields),*]))
+    };
     let m = mangle("flow_", name);
     quote! {
         #[doc = concat!("The flow `", #name, "` compiled from `", #file, "`.")]
@@ -668,6 +676,7 @@ fn flow(f: &Flow, sources: &Sources, diags: &mut Vec<Diagnostic>) -> TokenStream
                 triggers: &[#(#triggers),*],
                 nodes: &[#(#node_defs),*],
                 secrets: &[#(#secrets),*],
+                payload_fields: #payload_fields,
                 run,
             };
 

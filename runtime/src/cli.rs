@@ -379,6 +379,7 @@ mod tests {
             },
         ],
         secrets: &[],
+        payload_fields: None,
         run: |_, _| Ok(Yield::Finished),
     };
     static LATER: FlowDef = FlowDef {
@@ -388,6 +389,7 @@ mod tests {
         triggers: &[],
         nodes: &[],
         secrets: &[],
+        payload_fields: None,
         run: |_, _| Ok(Yield::Finished),
     };
 

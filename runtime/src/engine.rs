@@ -438,6 +438,7 @@ mod tests {
             },
         ],
         secrets: &[],
+        payload_fields: None,
         run: answer_then,
     };
 
@@ -482,6 +483,7 @@ mod tests {
             edges: &[],
         }],
         secrets: &[],
+        payload_fields: None,
         run: forever,
     };
 
@@ -513,6 +515,7 @@ mod tests {
             edges: &[],
         }],
         secrets: &[],
+        payload_fields: None,
         run: |_, _| Err(node_error(&FAILS, 0, EvalError::new("nope"))),
     };
 

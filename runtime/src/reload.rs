@@ -263,6 +263,7 @@ mod tests {
         }],
         nodes: &[],
         secrets: &[],
+        payload_fields: None,
         run: |_, _| Ok(Yield::Finished),
     };
     static FLOWS: Registry = Registry { flows: &[&FLOW] };

@@ -43,6 +43,7 @@ static ACT: FlowDef = FlowDef {
     triggers: &[],
     nodes: &NODES,
     secrets: &["HOOKFLOW_TEST_TOKEN"],
+    payload_fields: None,
     run: act,
 };
 

@@ -74,6 +74,7 @@ static FLAKY: rt::FlowDef = rt::FlowDef {
     }],
     nodes: &[node("ack", "http_response"), node("process", "script")],
     secrets: &[],
+    payload_fields: None,
     run: flaky,
 };
 
@@ -111,6 +112,7 @@ static SPAWNER: rt::FlowDef = rt::FlowDef {
     }],
     nodes: &[node("ack", "http_response"), node("go", "async")],
     secrets: &[],
+    payload_fields: None,
     run: |ctx, start| {
         if start == 0 {
             return ack(ctx, 1);
@@ -133,6 +135,7 @@ static CHILD: rt::FlowDef = rt::FlowDef {
     triggers: &[],
     nodes: &[node("work", "script")],
     secrets: &[],
+    payload_fields: None,
     run: |ctx, _| {
         step(ctx, 0);
         let e = &ctx.event;
@@ -157,6 +160,7 @@ static COUNTER: rt::FlowDef = rt::FlowDef {
     }],
     nodes: &[node("respond", "http_response")],
     secrets: &[],
+    payload_fields: None,
     run: |ctx, _| {
         step(ctx, 0);
         record("answered", ctx);
@@ -187,6 +191,7 @@ static SLOW: rt::FlowDef = rt::FlowDef {
         node("done", "script"),
     ],
     secrets: &[],
+    payload_fields: None,
     run: |ctx, start| match start {
         0 => ack(ctx, 1),
         1 => Ok(rt::Yield::Act {
@@ -222,6 +227,7 @@ static BROKEN: rt::FlowDef = rt::FlowDef {
     }],
     nodes: &[node("decide", "script")],
     secrets: &[],
+    payload_fields: None,
     run: |ctx, _| {
         Err(rt::fail(
             ctx,

@@ -50,6 +50,7 @@ mod ok {
             edges: &[],
         }],
         secrets: &[],
+        payload_fields: None,
         run,
     };
     fn run(ctx: &mut rt::Ctx, _start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {

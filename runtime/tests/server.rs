@@ -42,6 +42,7 @@ mod echo {
             edges: &[],
         }],
         secrets: &[],
+        payload_fields: None,
         run,
     };
     enum S {
@@ -95,6 +96,7 @@ mod plain {
             edges: &[],
         }],
         secrets: &[],
+        payload_fields: None,
         run,
     };
     fn run(ctx: &mut rt::Ctx, start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {
@@ -124,6 +126,7 @@ mod boom {
             edges: &[],
         }],
         secrets: &[],
+        payload_fields: None,
         run,
     };
     fn run(_ctx: &mut rt::Ctx, _start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {
@@ -167,6 +170,7 @@ mod ack {
             },
         ],
         secrets: &[],
+        payload_fields: None,
         run,
     };
     enum S {
@@ -220,6 +224,7 @@ mod later {
             edges: &[],
         }],
         secrets: &[],
+        payload_fields: None,
         run,
     };
     fn run(ctx: &mut rt::Ctx, start: rt::NodeIx) -> Result<rt::Yield, rt::FlowError> {

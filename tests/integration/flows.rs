@@ -145,6 +145,18 @@ fn registry_lists_the_shipped_flows_sorted() {
 }
 
 #[test]
+fn flows_name_the_payload_fields_they_read() {
+    let fields = |name: &str| registry().flow(name).and_then(|f| f.payload_fields);
+    // `event.payload.commits`, and `pr.number`/`pr.action` through `let pr = event.payload;`.
+    assert_eq!(
+        fields("github_webhook"),
+        Some(&["action", "commits", "number"][..])
+    );
+    // `body: "{{event.payload}}"` forwards the whole payload.
+    assert_eq!(fields("github_forward"), None);
+}
+
+#[test]
 fn github_push_counts_the_commits_of_real_payloads() {
     for file in ["push/with-new-branch.payload.json", "push/payload.json"] {
         let payload = fixture(file);

@@ -71,6 +71,7 @@ static ECHO: FlowDef = FlowDef {
     triggers: &TRIGGERS,
     nodes: &NODES,
     secrets: &[],
+    payload_fields: None,
     run: echo,
 };
 static FLOWS: Registry = Registry { flows: &[&ECHO] };

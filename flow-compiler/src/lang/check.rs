@@ -235,6 +235,9 @@ pub struct Checker<'s> {
     locals: Vec<(String, Type, Repr)>,
     pub errors: usize,
     rt: TokenStream,
+    /// Indexes in `locals` of locals bound to exactly `event.payload` (`let pr = event.payload;`):
+    /// `pr.<field>` reads one field, like `event.payload.<field>`.
+    payload_aliases: Vec<usize>,
 }
 
 impl<'s> Checker<'s> {
@@ -252,6 +255,7 @@ impl<'s> Checker<'s> {
             locals: Vec::new(),
             errors: 0,
             rt: quote!(::hookflow_runtime::__gen),
+            payload_aliases: Vec::new(),
         }
     }
 
@@ -295,7 +299,10 @@ impl<'s> Checker<'s> {
     fn record_value(&self, r: Record) -> TokenStream {
         let rt = &self.rt;
         match r {
-            Record::Event => quote!(#rt::event_value(&__ctx.event)),
+            Record::Event => {
+                self.scope.payload.borrow_mut().whole = true;
+                quote!(#rt::event_value(&__ctx.event))
+            }
             Record::Headers => quote!(#rt::headers_value(&__ctx.event.headers)),
             Record::Error => quote!(#rt::own(&__ctx.error)),
             Record::Nodes => {
@@ -426,8 +433,17 @@ impl<'s> Checker<'s> {
         for s in &b.stmts {
             match s {
                 Stmt::Let(name, value) => {
-                    let t = self.expr(value);
+                    let alias = self.is_event_payload(value);
+                    let t = if alias {
+                        Self::payload()
+                    } else {
+                        self.expr(value)
+                    };
                     let stmt = self.bind(name, t);
+                    if alias {
+                        self.payload_aliases
+                            .push(self.locals.len().saturating_sub(1));
+                    }
                     code.extend(stmt);
                 }
                 Stmt::Expr(e) => {
@@ -447,6 +463,7 @@ impl<'s> Checker<'s> {
         }
         let tail = b.tail.as_deref().map(|e| self.expr(e));
         self.locals.truncate(mark);
+        self.payload_aliases.retain(|&i| i < mark);
         (code, tail)
     }
 
@@ -556,9 +573,29 @@ impl<'s> Checker<'s> {
                     })),
                 )
             }
-            ExprKind::Var(name) => self.var(name),
+            ExprKind::Var(name) => {
+                if self.payload_alias(e).is_some() {
+                    self.scope.payload.borrow_mut().whole = true;
+                }
+                self.var(name)
+            }
             ExprKind::Field(base, name) => {
-                let b = self.expr(base);
+                // `event.payload.<field>` reads one field: recorded as that field, not as the
+                // whole payload (which `field` records for any other use).
+                let alias = self.payload_alias(base);
+                let b = if alias.is_some() || self.is_event_payload(base) {
+                    self.scope
+                        .payload
+                        .borrow_mut()
+                        .fields
+                        .insert(name.text.clone());
+                    match alias {
+                        Some(v) => self.var(v),
+                        None => Self::payload(),
+                    }
+                } else {
+                    self.expr(base)
+                };
                 self.field(b, name)
             }
             ExprKind::Index(base, ix) => {
@@ -695,13 +732,42 @@ impl<'s> Checker<'s> {
         Typed::dead()
     }
 
+    /// The value of `event.payload`.
+    fn payload() -> Typed {
+        Typed::new(Type::ANY, Repr::Ref(quote!(&__ctx.event.payload)))
+    }
+
+    /// The name of `e` if it is a local bound to exactly `event.payload` (the innermost local
+    /// of that name).
+    fn payload_alias<'e>(&self, e: &'e Expr) -> Option<&'e Name> {
+        let ExprKind::Var(v) = &e.kind else {
+            return None;
+        };
+        let ix = self.locals.iter().rposition(|(n, _, _)| *n == v.text)?;
+        self.payload_aliases.contains(&ix).then_some(v)
+    }
+
+    /// `event.payload`, with `event` the built-in (not a local of that name).
+    fn is_event_payload(&self, e: &Expr) -> bool {
+        match &e.kind {
+            ExprKind::Field(base, name) if name.text == "payload" => {
+                matches!(&base.kind, ExprKind::Var(v) if v.text == "event")
+                    && !self.locals.iter().any(|(n, _, _)| n == "event")
+            }
+            _ => false,
+        }
+    }
+
     fn field(&mut self, b: Typed, name: &Name) -> Typed {
         let rt = self.rt.clone();
         let n = name.text.as_str();
         match b.ty {
             Type::Error => Typed::dead(),
             Type::Record(Record::Event) => match n {
-                "payload" => Typed::new(Type::ANY, Repr::Ref(quote!(&__ctx.event.payload))),
+                "payload" => {
+                    self.scope.payload.borrow_mut().whole = true;
+                    Self::payload()
+                }
                 "headers" => {
                     Typed::new(Type::Record(Record::Headers), Repr::Record(Record::Headers))
                 }

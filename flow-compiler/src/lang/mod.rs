@@ -41,6 +41,20 @@ pub struct Scope {
     pub nodes: Vec<(String, u16)>,
     /// `error` (`error.kind`, `error.message`, `error.node`) is in scope (targets of `on_error`).
     pub error: bool,
+    /// What the snippets checked in this scope read of `event.payload` (shared by clones).
+    pub payload: std::rc::Rc<std::cell::RefCell<PayloadReads>>,
+}
+
+/// The parts of `event.payload` a flow reads: the runtime parses only those top-level fields
+/// of a JSON body (skipping the rest without building it) unless the flow uses the payload as a
+/// whole.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PayloadReads {
+    /// `event.payload` used other than as `event.payload.<field>` (the whole value, indexed,
+    /// a method on it, `event` as a value).
+    pub whole: bool,
+    /// The `<field>`s of `event.payload.<field>`, sorted, without repeats.
+    pub fields: std::collections::BTreeSet<String>,
 }
 
 /// A checked snippet: its static type and the Rust function body computing it.

@@ -17,6 +17,7 @@ fn scope() -> Scope {
     Scope {
         nodes: vec![("process".to_owned(), 0), ("fetch_user".to_owned(), 1)],
         error: false,
+        payload: Default::default(),
     }
 }
 
@@ -569,6 +570,7 @@ fn golden_flows_have_exactly_one_language_mistake_at_the_right_token() {
                 .map(|(i, id)| (id.clone(), i as u16))
                 .collect(),
             error: false,
+            payload: Default::default(),
         };
         let mut diags = Vec::new();
         for (f, text, origin) in golden_snippets(&yaml) {
@@ -626,4 +628,68 @@ fn error_has_kind_message_and_node_in_on_error_targets() {
     assert!(compile_template("{{error.code}}", &origin(), &with_error, &mut d).is_none());
     assert_eq!(d[0].code, HF0304);
     assert!(d[0].notes[0].contains("`kind`, `message`, `node`"), "{d:?}");
+}
+
+/// What a snippet reads of `event.payload`, after checking it in a fresh scope.
+fn reads(f: CompileFn, text: &str) -> (bool, Vec<String>) {
+    let s = scope();
+    let mut d = Vec::new();
+    f(text, &origin(), &s, &mut d);
+    assert!(d.is_empty(), "{text}: {d:?}");
+    let r = s.payload.borrow().clone();
+    (r.whole, r.fields.into_iter().collect())
+}
+
+#[test]
+fn payload_reads_are_the_top_level_fields_unless_the_payload_is_used_whole() {
+    let fields = |v: &[&str]| (false, v.iter().map(|f| (*f).to_owned()).collect::<Vec<_>>());
+    assert_eq!(
+        reads(
+            compile_script,
+            "let commits = event.payload.commits; commits.len()"
+        ),
+        fields(&["commits"])
+    );
+    assert_eq!(
+        reads(
+            compile_condition,
+            "event.payload.type == 'a' && event.payload.data.object.id == 'b'"
+        ),
+        fields(&["data", "type"])
+    );
+    assert_eq!(
+        reads(
+            compile_template,
+            "#{{event.payload.number}} by {{headers['x']}}"
+        ),
+        fields(&["number"])
+    );
+    assert_eq!(reads(compile_script, "event.tenant"), fields(&[]));
+    // A local bound to exactly `event.payload` reads fields like it.
+    assert_eq!(
+        reads(
+            compile_script,
+            "let pr = event.payload; format!(\"{} {}\", pr.number, pr.action)"
+        ),
+        fields(&["action", "number"])
+    );
+    assert_eq!(
+        reads(compile_script, "let p = event.payload; let p = 1; p + 1"),
+        fields(&[])
+    );
+    // The whole payload: as a value, indexed, a method on it, through `event` as a value, or
+    // through a local holding it.
+    for whole in [
+        "event.payload",
+        "event.payload['type']",
+        "event.payload.len()",
+        "event",
+        "let e = event; e.payload.type",
+        "let p = event.payload; p",
+        "let p = event.payload; p.len()",
+        "let p = event.payload; p['type']",
+    ] {
+        assert!(reads(compile_script, whole).0, "{whole}");
+    }
+    assert!(reads(compile_template, "{{event.payload}}").0);
 }

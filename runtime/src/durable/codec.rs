@@ -331,6 +331,7 @@ mod tests {
             },
         ],
         secrets: &[],
+        payload_fields: None,
         run: |_, _| Ok(Yield::Finished),
     };
     static FLOWS: Registry = Registry { flows: &[&FLOW] };

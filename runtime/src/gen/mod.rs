@@ -62,6 +62,10 @@ pub struct FlowDef {
     /// Environment variables the flow's `env:NAME` header values name; resolved (and required)
     /// at start-up, sorted and deduplicated.
     pub secrets: &'static [&'static str],
+    /// The top-level fields of `event.payload` the flow reads (`event.payload.<field>`), sorted;
+    /// `None` when it uses the payload as a whole. A JSON body is parsed into only these fields
+    /// (plus what deduplication reads); the rest is checked for syntax and skipped.
+    pub payload_fields: Option<&'static [&'static str]>,
     pub run: RunFn,
 }
 

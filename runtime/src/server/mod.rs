@@ -538,7 +538,21 @@ async fn handle(
         .headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok());
-    let payload = verified.payload(content_type)?;
+    // Only what the flow reads (and deduplication: a Stripe-style `id`, the event type's
+    // `payload_field`), when the flow reads named fields only.
+    let payload = match flow.payload_fields {
+        None => verified.payload(content_type)?,
+        Some(fields) => {
+            let dedup_field = config
+                .durable
+                .dedup
+                .rule(&event_type)
+                .payload_field
+                .as_deref();
+            let keep = |k: &str| k == "id" || Some(k) == dedup_field || fields.contains(&k);
+            verified.payload_fields(content_type, &keep)?
+        }
+    };
     deliver::deliver(
         state,
         config,

@@ -100,6 +100,93 @@ impl Verified {
     pub fn payload(&self, content_type: Option<&str>) -> Result<Value, ApiError> {
         parse_payload(content_type, &self.body)
     }
+
+    /// [`Self::payload`] for a flow that reads only some top-level fields (`keep` says which):
+    /// a JSON object body is parsed into those fields only, the others checked and skipped
+    /// without being built. Every other body is parsed as by [`Self::payload`], and a body
+    /// [`Self::payload`] would refuse is refused the same way.
+    pub fn payload_fields(
+        &self,
+        content_type: Option<&str>,
+        keep: &dyn Fn(&str) -> bool,
+    ) -> Result<Value, ApiError> {
+        let is_json = content_type
+            .and_then(|c| c.split(';').next())
+            .map(|m| m.trim().to_ascii_lowercase())
+            .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
+        let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
+        if !is_json || first != Some(&b'{') {
+            return self.payload(content_type);
+        }
+        json_fields(&self.body, keep)
+    }
+}
+
+/// A JSON object with only the top-level fields `keep` accepts (later duplicates win, as in a
+/// full parse). Invalid UTF-8 anywhere is refused, as a full parse refuses it.
+fn json_fields(body: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Value, ApiError> {
+    use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, Visitor};
+    use std::borrow::Cow;
+
+    struct Fields<'k>(&'k dyn Fn(&str) -> bool);
+    impl<'de> Visitor<'de> for Fields<'_> {
+        type Value = Value;
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a JSON object")
+        }
+        fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Value, A::Error> {
+            let mut out = Map::new();
+            while let Some(Key(k)) = map.next_key::<Key<'de>>()? {
+                if (self.0)(&k) {
+                    out.insert(k.into_owned(), map.next_value::<Value>()?);
+                } else {
+                    map.next_value::<IgnoredAny>()?;
+                }
+            }
+            Ok(Value::Object(out))
+        }
+    }
+    impl<'de> DeserializeSeed<'de> for Fields<'_> {
+        type Value = Value;
+        fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+            d.deserialize_map(self)
+        }
+    }
+
+    /// A key, borrowed from the body unless it has escapes.
+    struct Key<'de>(Cow<'de, str>);
+    impl<'de> serde::Deserialize<'de> for Key<'de> {
+        fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+            struct V;
+            impl<'de> Visitor<'de> for V {
+                type Value = Key<'de>;
+                fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                    f.write_str("a key")
+                }
+                fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Borrowed(v)))
+                }
+                fn visit_str<E>(self, v: &str) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v.to_owned())))
+                }
+                fn visit_string<E>(self, v: String) -> Result<Key<'de>, E> {
+                    Ok(Key(Cow::Owned(v)))
+                }
+            }
+            d.deserialize_str(V)
+        }
+    }
+
+    let malformed = |e: &dyn std::fmt::Display| ApiError::MalformedJson(e.to_string());
+    // Skipped strings are not decoded: check the whole body once (a full parse would fail on
+    // invalid UTF-8 in any string).
+    std::str::from_utf8(body).map_err(|e| malformed(&e))?;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let v = Fields(keep)
+        .deserialize(&mut de)
+        .map_err(|e| malformed(&e))?;
+    de.end().map_err(|e| malformed(&e))?;
+    Ok(v)
 }
 
 /// The body as `event.payload` for a `Content-Type` (see [`Verified::payload`]); also used to
@@ -213,6 +300,74 @@ pub fn flow_headers(headers: &HeaderMap) -> Headers {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    fn only<'a>(fields: &'a [&'a str]) -> impl Fn(&str) -> bool + 'a {
+        move |k| fields.contains(&k)
+    }
+
+    #[test]
+    fn a_json_object_is_parsed_into_the_fields_a_flow_reads() {
+        let body = br#"{"commits": [{"id": "a"}, {"id": "b"}], "repository": {"name": "x",
+            "topics": ["a", {"deep": [1, 2.5e3, null, true]}]}, "ref": "refs/heads/main",
+            "w\u0069th_escape": 1, "ref": "refs/heads/dev"}"#;
+        let full: Value = serde_json::from_slice(body).unwrap();
+        let some = json_fields(body, &only(&["commits", "ref", "with_escape", "absent"])).unwrap();
+        assert_eq!(
+            some,
+            json!({"commits": full["commits"], "ref": "refs/heads/dev", "with_escape": 1}),
+            "the kept fields as a full parse has them (the last of duplicates)"
+        );
+        assert_eq!(json_fields(body, &only(&[])).unwrap(), json!({}));
+    }
+
+    #[test]
+    fn a_body_a_full_parse_refuses_is_refused_with_only_some_fields() {
+        for bad in [
+            &br#"{"a": 1, "skipped": [1, 2,]}"#[..],
+            br#"{"a": 1, "skipped": {"x" 1}}"#,
+            br#"{"a": 1} trailing"#,
+            b"{\"a\": 1, \"skipped\": \"\xff\xfe\"}",
+            br#"{"a": 1, "skipped": "unterminated}"#,
+        ] {
+            assert!(serde_json::from_slice::<Value>(bad).is_err());
+            assert!(
+                matches!(
+                    json_fields(bad, &only(&["a"])),
+                    Err(ApiError::MalformedJson(_))
+                ),
+                "{}",
+                String::from_utf8_lossy(bad)
+            );
+        }
+    }
+
+    #[test]
+    fn only_json_objects_are_parsed_in_part() {
+        let v = |ct: &str, body: &str| {
+            Verified {
+                body: Bytes::from(body.to_owned()),
+                verdict: Verdict::NotConfigured,
+            }
+            .payload_fields(Some(ct), &only(&["a"]))
+        };
+        assert_eq!(
+            v("application/json", r#" {"a": 1, "b": 2}"#).unwrap(),
+            json!({"a": 1})
+        );
+        assert_eq!(v("application/json", "[1, 2]").unwrap(), json!([1, 2]));
+        assert_eq!(
+            v("text/plain", r#"{"a": 1, "b": 2}"#).unwrap(),
+            json!(r#"{"a": 1, "b": 2}"#)
+        );
+        assert_eq!(
+            v("application/x-www-form-urlencoded", "a=1&b=2").unwrap(),
+            json!({"a": "1", "b": "2"})
+        );
+        assert!(matches!(
+            v("application/json", "{oops"),
+            Err(ApiError::MalformedJson(_))
+        ));
+    }
 
     #[test]
     fn bodies_by_content_type() {

@@ -310,14 +310,16 @@ mod tests {
         let body = br#"{"commits": [{"id": "a"}, {"id": "b"}], "repository": {"name": "x",
             "topics": ["a", {"deep": [1, 2.5e3, null, true]}]}, "ref": "refs/heads/main",
             "w\u0069th_escape": 1, "ref": "refs/heads/dev"}"#;
-        let full: Value = serde_json::from_slice(body).unwrap();
-        let some = json_fields(body, &only(&["commits", "ref", "with_escape", "absent"])).unwrap();
+        let full = json(body);
+        let commits = full.map(|f| f["commits"].clone());
+        assert_eq!(commits, Ok(json!([{"id": "a"}, {"id": "b"}])));
+        let wanted = only(&["commits", "ref", "with_escape", "absent"]);
         assert_eq!(
-            some,
-            json!({"commits": full["commits"], "ref": "refs/heads/dev", "with_escape": 1}),
+            json_fields(body, &wanted),
+            commits.map(|c| json!({"commits": c, "ref": "refs/heads/dev", "with_escape": 1})),
             "the kept fields as a full parse has them (the last of duplicates)"
         );
-        assert_eq!(json_fields(body, &only(&[])).unwrap(), json!({}));
+        assert_eq!(json_fields(body, &only(&[])), Ok(json!({})));
     }
 
     #[test]
@@ -351,17 +353,17 @@ mod tests {
             .payload_fields(Some(ct), &only(&["a"]))
         };
         assert_eq!(
-            v("application/json", r#" {"a": 1, "b": 2}"#).unwrap(),
-            json!({"a": 1})
+            v("application/json", r#" {"a": 1, "b": 2}"#),
+            Ok(json!({"a": 1}))
         );
-        assert_eq!(v("application/json", "[1, 2]").unwrap(), json!([1, 2]));
+        assert_eq!(v("application/json", "[1, 2]"), Ok(json!([1, 2])));
         assert_eq!(
-            v("text/plain", r#"{"a": 1, "b": 2}"#).unwrap(),
-            json!(r#"{"a": 1, "b": 2}"#)
+            v("text/plain", r#"{"a": 1, "b": 2}"#),
+            Ok(json!(r#"{"a": 1, "b": 2}"#))
         );
         assert_eq!(
-            v("application/x-www-form-urlencoded", "a=1&b=2").unwrap(),
-            json!({"a": "1", "b": "2"})
+            v("application/x-www-form-urlencoded", "a=1&b=2"),
+            Ok(json!({"a": "1", "b": "2"}))
         );
         assert!(matches!(
             v("application/json", "{oops"),

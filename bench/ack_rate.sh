@@ -12,6 +12,7 @@
 # bounded duration per flow. Installs wrk with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$PWD
 DURATION=${DURATION:-10s}
 CONNS=${CONNS:-32}
@@ -34,21 +35,7 @@ cat >"$OUT/bundle/hookflow.json" <<JSON
   "max_pending_work": 10000000}}
 JSON
 
-cat >"$OUT/post.lua" <<LUA
-local f = io.open("$PAYLOAD", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-GitHub-Event"] = "push"
-local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
-local n = 0
-request = function()
-    n = n + 1
-    wrk.headers["X-GitHub-Delivery"] = prefix .. "-" .. n
-    return wrk.format()
-end
-LUA
+push_lua "$OUT/post.lua" "$PAYLOAD"
 
 RUST_LOG=warn "$BIN" serve "$OUT/bundle" --listen "127.0.0.1:$PORT" >"$OUT/serve.log" 2>&1 &
 PID=$!

@@ -11,6 +11,7 @@
 # Installs wrk, webhook and hyperfine with apt-get when missing.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+. bench/lib.sh
 ROOT=$PWD
 WHAT=${1:-all}
 DURATION=${DURATION:-10s}
@@ -80,24 +81,7 @@ http_setup() {
     # The signed delivery every server receives.
     SIG=$("$hookflow" signature sign --algorithm sha256 --secret "$SECRET" --body-file "$PAYLOAD" \
         | awk -F': ' 'tolower($1)=="x-hub-signature-256" {print $2}')
-    cat >"$OUT/push.lua" <<LUA
-local f = io.open("$PAYLOAD", "rb")
-wrk.method = "POST"
-wrk.body = f:read("*a")
-f:close()
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["X-GitHub-Event"] = "push"
-wrk.headers["X-Hub-Signature-256"] = "$SIG"
--- A delivery id of its own for every request, as GitHub sends: the same id twice would be a
--- repeat, answered from the delivery store without running the flow.
-local prefix = tostring(os.time()) .. "-" .. tostring(math.random(1, 1000000000))
-local n = 0
-request = function()
-    n = n + 1
-    wrk.headers["X-GitHub-Delivery"] = prefix .. "-" .. n
-    return wrk.format()
-end
-LUA
+    push_lua "$OUT/push.lua" "$PAYLOAD" "$SIG"
 
     # hookflow with a bundle that checks GitHub's signature.
     cat >"$OUT/answers.json" <<JSON

@@ -110,15 +110,7 @@ impl Verified {
         content_type: Option<&str>,
         keep: &dyn Fn(&str) -> bool,
     ) -> Result<Value, ApiError> {
-        let is_json = content_type
-            .and_then(|c| c.split(';').next())
-            .map(|m| m.trim().to_ascii_lowercase())
-            .is_some_and(|m| m == "application/json" || m.ends_with("+json"));
-        let first = self.body.iter().find(|b| !b.is_ascii_whitespace());
-        if !is_json || first != Some(&b'{') {
-            return self.payload(content_type);
-        }
-        json_fields(&self.body, keep)
+        parse_payload_keeping(content_type, &self.body, Some(keep))
     }
 }
 
@@ -192,16 +184,27 @@ fn json_fields(body: &[u8], keep: &dyn Fn(&str) -> bool) -> Result<Value, ApiErr
 /// The body as `event.payload` for a `Content-Type` (see [`Verified::payload`]); also used to
 /// rebuild the payload of a stored delivery for a replay.
 pub fn parse_payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, ApiError> {
+    parse_payload_keeping(content_type, body, None)
+}
+
+/// [`parse_payload`]; with `keep`, a JSON object body gets only the top-level fields `keep`
+/// accepts ([`json_fields`]).
+fn parse_payload_keeping(
+    content_type: Option<&str>,
+    body: &[u8],
+    keep: Option<&dyn Fn(&str) -> bool>,
+) -> Result<Value, ApiError> {
     let mime = content_type
         .and_then(|c| c.split(';').next())
         .map(|m| m.trim().to_ascii_lowercase());
     let blank = body.iter().all(u8::is_ascii_whitespace);
     match mime.as_deref() {
         Some(m) if m == "application/json" || m.ends_with("+json") => {
-            if blank {
-                Ok(Value::Null)
-            } else {
-                json(body)
+            let object = body.iter().find(|b| !b.is_ascii_whitespace()) == Some(&b'{');
+            match keep {
+                _ if blank => Ok(Value::Null),
+                Some(keep) if object => json_fields(body, keep),
+                _ => json(body),
             }
         }
         Some("application/x-www-form-urlencoded") => form(body),

@@ -745,32 +745,33 @@ fn insert_work(
 
 /// Appends the steps of the run up to a delivery's answer (or of `append_trace`).
 fn append_steps(t: &Connection, id: &DeliveryId, steps: &[TraceRecord]) -> Result<()> {
-    let mut q = t.prepare_cached(
+    insert_steps(
+        t,
         "INSERT INTO trace_steps (delivery_id, flow, node, outcome, duration_us, error) \
          VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-    )?;
-    for s in steps {
-        q.execute(params![
-            id.0,
-            s.flow,
-            s.node,
-            s.outcome,
-            s.duration_us.map(|d| i64::try_from(d).unwrap_or(i64::MAX)),
-            s.error
-        ])?;
-    }
-    Ok(())
+        &id.0,
+        steps,
+    )
 }
 
 /// Appends the steps of the current attempt of work `id` to its delivery's path.
 fn append_attempt_steps(t: &Connection, id: &WorkId, steps: &[TraceRecord]) -> Result<()> {
-    let mut q = t.prepare_cached(
+    insert_steps(
+        t,
         "INSERT INTO trace_steps (delivery_id, work_id, attempt, flow, node, outcome, duration_us, \
          error) SELECT delivery_id, id, attempts, ?2, ?3, ?4, ?5, ?6 FROM work WHERE id = ?1",
-    )?;
+        &id.0,
+        steps,
+    )
+}
+
+/// Runs `sql` once per step: `?1` is `key`, `?2` to `?6` the step's flow, node, outcome,
+/// duration and error.
+fn insert_steps(t: &Connection, sql: &str, key: &str, steps: &[TraceRecord]) -> Result<()> {
+    let mut q = t.prepare_cached(sql)?;
     for s in steps {
         q.execute(params![
-            id.0,
+            key,
             s.flow,
             s.node,
             s.outcome,

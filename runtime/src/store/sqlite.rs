@@ -12,14 +12,17 @@
 //!
 //! Reads (`lookup`, `list`, `get`, `counts`) use separate connections, which WAL lets run beside
 //! the writer; they see every committed write. Checkpoints (copying the WAL back into the
-//! database file) run on a thread of their own every [`CHECKPOINT_INTERVAL`], not inside a
-//! commit, so a commit waits for its own fsync only.
+//! database file) run on a thread of their own every [`CHECKPOINT_INTERVAL`] (more often under
+//! load), not inside a commit, so a commit waits for its own fsync only; past
+//! [`WAL_LIMIT_FRAMES`] the writer finishes one short checkpoint so the WAL starts over (see
+//! [`writer`]).
 //!
 //! SQL is kept portable (no `RETURNING`, no `ON CONFLICT`, no SQLite-only types besides
 //! `BLOB`, which PostgreSQL spells `BYTEA`).
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::Instant;
@@ -44,8 +47,13 @@ const MAX_BATCH: usize = 1024;
 /// How often the checkpoint thread copies the WAL into the database file.
 pub const CHECKPOINT_INTERVAL: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Past this size the WAL is checkpointed and emptied even if the writer has to wait.
-pub const WAL_LIMIT_BYTES: u64 = 32 * 1024 * 1024;
+/// Past this many frames (32 MiB of 4 KiB pages) the WAL is checkpointed and started over, the
+/// writer copying the last frames itself if it must (see [`writer`]).
+pub const WAL_LIMIT_FRAMES: u32 = 8192;
+
+/// The writer copies the rest of a checkpoint itself only when the checkpoint thread has left
+/// at most this many frames (1 MiB, about 2 ms): more would hold up every commit behind it.
+const WRITER_CHECKPOINT_FRAMES: u32 = 256;
 
 /// Idle read connections kept open.
 const MAX_IDLE_READERS: usize = 8;
@@ -199,6 +207,11 @@ pub struct SqliteStore {
     checkpointer: Mutex<Option<JoinHandle<()>>>,
     path: PathBuf,
     group_commits: Arc<AtomicU64>,
+    wal: Arc<WalProgress>,
+    /// The database file, for the checkpoint thread's syncs. Closed last, in `drop` after every
+    /// connection: closing any descriptor of a file drops all of the process's POSIX locks on it,
+    /// SQLite's included, so it must not close while a connection is open.
+    _db_file: Arc<std::fs::File>,
 }
 
 impl std::fmt::Debug for SqliteStore {
@@ -297,28 +310,27 @@ impl SqliteStore {
         let group = opts.group_commit;
         let group_commits = Arc::new(AtomicU64::new(0));
         let counter = group_commits.clone();
-        let wal = state_dir.join(format!("{DB_FILE}-wal"));
-        let wal_path = wal.clone();
-        let checkpointed = Arc::new(AtomicBool::new(false));
+        conn.wal_hook(Some(count_wal_frames));
+        let wal = Arc::new(WalProgress::default());
+        let progress = wal.clone();
         // Closed when the store and the writer have both dropped their sender: the checkpoint
         // thread then checkpoints once more and ends.
         let (stop_checkpoints, stopped) = mpsc::channel::<()>();
-        let wal_checks = WalChecks {
-            wal,
-            caught_up: checkpointed.clone(),
-            nudge: stop_checkpoints.clone(),
-        };
+        let nudge = stop_checkpoints.clone();
+        let writer_wal = wal.clone();
         let thread = std::thread::Builder::new()
             .name("hookflow-store".into())
-            .spawn(move || writer(conn, rx, group, &counter, on_commit, &wal_checks))
+            .spawn(move || writer(conn, rx, group, &counter, on_commit, &writer_wal, &nudge))
             .map_err(|e| open_err(&path, e))?;
         let checkpoints = Connection::open(&path).map_err(|e| open_err(&path, e))?;
         checkpoints
             .execute_batch("PRAGMA busy_timeout=5000;")
             .map_err(|e| open_err(&path, e))?;
+        let db_file = Arc::new(std::fs::File::open(&path).map_err(|e| open_err(&path, e))?);
+        let file = db_file.clone();
         let checkpointer = std::thread::Builder::new()
             .name("hookflow-checkpoint".into())
-            .spawn(move || checkpoint_loop(&checkpoints, &wal_path, &checkpointed, &stopped))
+            .spawn(move || checkpoint_loop(&checkpoints, &file, &progress, &stopped))
             .map_err(|e| open_err(&path, e))?;
         Ok(Self {
             tx: Mutex::new(Some(tx)),
@@ -328,6 +340,8 @@ impl SqliteStore {
             checkpointer: Mutex::new(Some(checkpointer)),
             path,
             group_commits,
+            wal,
+            _db_file: db_file,
         })
     }
 
@@ -335,6 +349,12 @@ impl SqliteStore {
     /// inserts divided by this is the group size.
     pub fn insert_commits(&self) -> u64 {
         self.group_commits.load(Ordering::Relaxed)
+    }
+
+    /// How many checkpoints the writer thread ran itself to start the WAL over (see [`writer`]):
+    /// about one per [`WAL_LIMIT_FRAMES`] written under sustained load, none when idle.
+    pub fn writer_checkpoints(&self) -> u64 {
+        self.wal.writer_checkpoints.load(Ordering::Relaxed)
     }
 
     /// The database file.
@@ -421,29 +441,86 @@ impl SqliteStore {
 
 impl Drop for SqliteStore {
     fn drop(&mut self) {
+        // Every connection is closed (close() joins both threads and drops the idle readers,
+        // and `&mut self` means no read is in flight); `_db_file` closes after this, with the
+        // fields.
         self.close();
     }
 }
 
+thread_local! {
+    /// Frames in the WAL after the last commit on this thread's connection (the writer's).
+    static WAL_FRAMES: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The writer connection's WAL hook: SQLite calls it after each commit with the number of frames
+/// in the WAL. (The file's size says nothing once the WAL has started over: it keeps its length.)
+fn count_wal_frames(_: &rusqlite::hooks::Wal, frames: std::ffi::c_int) -> rusqlite::Result<()> {
+    WAL_FRAMES.with(|f| f.set(u32::try_from(frames).unwrap_or(0)));
+    Ok(())
+}
+
+/// How far the writer and the checkpoint thread have got through the WAL. Each position is a
+/// frame count within a generation of the WAL (it starts over after a complete checkpoint),
+/// packed as `generation << 32 | frames`, so a checkpoint of an older generation is never
+/// taken for progress in the current one.
+#[derive(Default)]
+struct WalProgress {
+    /// Frames after the writer's last commit.
+    written: AtomicU64,
+    /// Frames copied into the database file by the last checkpoint.
+    copied: AtomicU64,
+    /// Checkpoints the writer ran itself.
+    writer_checkpoints: AtomicU64,
+}
+
+fn pack(generation: u32, frames: u32) -> u64 {
+    (u64::from(generation) << 32) | u64::from(frames)
+}
+
+fn unpack(v: u64) -> (u32, u32) {
+    let half = |x: u64| u32::try_from(x & 0xffff_ffff).unwrap_or(0);
+    (half(v >> 32), half(v))
+}
+
 /// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] (PASSIVE: never waits for
-/// the writer or readers), at once when the writer nudges it (the WAL is past its limit), and
-/// once more at close.
+/// the writer or readers), every 10 ms while the WAL is past half its limit, at once when the
+/// writer nudges it, and once more at close. After each, records how many frames are copied.
 ///
-/// After each checkpoint sets `done`: the writer's own checkpoint (see [`writer`]) then has
-/// only the frames written since to copy.
-///
-/// While the WAL is past [`WAL_LIMIT_BYTES`] the next checkpoint follows at once instead of after
-/// [`CHECKPOINT_INTERVAL`]: the closer it keeps up, the less the writer has left to copy.
-fn checkpoint_loop(conn: &Connection, wal: &Path, done: &AtomicBool, stop: &mpsc::Receiver<()>) {
-    let checkpoint = || match conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
-        Ok(()) => done.store(true, Ordering::Release),
-        Err(e) => tracing::debug!(error = %e, "WAL checkpoint did not run"),
+/// SQLite syncs the database file only after a checkpoint that reached the end of the WAL,
+/// which under load is only ever the writer's (see [`writer`]): that sync then wrote back
+/// everything the checkpoints before it had copied, 32 MiB, and held up every commit for 30 ms.
+/// So while the WAL is past half its limit this thread syncs the database file itself after each
+/// checkpoint (through the store's `_db_file`), and the writer's sync has
+/// only its own few frames to write.
+fn checkpoint_loop(
+    conn: &Connection,
+    db_file: &std::fs::File,
+    wal: &WalProgress,
+    stop: &mpsc::Receiver<()>,
+) {
+    let checkpoint = || {
+        let (generation, frames) = unpack(wal.written.load(Ordering::Acquire));
+        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(2)) {
+            Ok(copied) => {
+                if frames > WAL_LIMIT_FRAMES / 2 {
+                    if let Err(e) = db_file.sync_data() {
+                        tracing::debug!(error = %e, "cannot sync the database file");
+                    }
+                }
+                let copied = u32::try_from(copied).unwrap_or(0);
+                wal.copied
+                    .store(pack(generation, copied), Ordering::Release);
+            }
+            Err(e) => tracing::debug!(error = %e, "WAL checkpoint did not run"),
+        }
     };
     let mut wait = CHECKPOINT_INTERVAL;
     while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
         checkpoint();
-        wait = if std::fs::metadata(wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
-            std::time::Duration::from_millis(50)
+        let (_, frames) = unpack(wal.written.load(Ordering::Acquire));
+        wait = if frames > WAL_LIMIT_FRAMES / 2 {
+            std::time::Duration::from_millis(10)
         } else {
             CHECKPOINT_INTERVAL
         };
@@ -453,25 +530,32 @@ fn checkpoint_loop(conn: &Connection, wal: &Path, done: &AtomicBool, stop: &mpsc
 
 /// The writer thread: takes every queued job into one group commit.
 ///
-/// Under sustained writes the checkpoint thread's PASSIVE checkpoints never catch up with the
-/// writer, and SQLite starts the WAL over only after a checkpoint has copied all of it: the file
-/// grew by every delivery for as long as the load lasted (1.2 GB in 10 s at 12k deliveries/s).
-/// So past [`WAL_LIMIT_BYTES`], right after the checkpoint thread finished one (most of the WAL
-/// is copied), the writer checkpoints itself between two groups: it copies only the frames
-/// written since, nothing is appended meanwhile, so the copy completes and the next commit
-/// starts the WAL over (truncated to `journal_size_limit`). Measured alternatives: TRUNCATE from
-/// the checkpoint thread made writer and checkpointer wait on each other through SQLite's busy
-/// handler's sleeps (p99 over a second); the writer copying whatever was left whenever the WAL
-/// was big took a quarter of its time under load.
+/// Under sustained writes the checkpoint thread's PASSIVE checkpoints never finish: SQLite
+/// starts the WAL over only after a checkpoint copied all of it, and the writer appends while
+/// the checkpoint copies. The file grew by every delivery for as long as the load lasted (1.2 GB
+/// in 10 s at 12k deliveries/s). So past [`WAL_LIMIT_FRAMES`], once the checkpoint thread has
+/// copied all but the last [`WRITER_CHECKPOINT_FRAMES`], the writer copies those itself between
+/// two groups: nothing is appended meanwhile, so that checkpoint completes and the next commit
+/// starts the WAL over (truncated to `journal_size_limit`). That is one short checkpoint by the
+/// writer per [`WAL_LIMIT_FRAMES`] written; a longer one when the checkpoint thread falls behind
+/// past twice the limit.
+///
+/// Measured alternatives: TRUNCATE from the checkpoint thread made writer and checkpointer wait
+/// on each other through SQLite's busy handler's sleeps (p99 over a second); the writer copying
+/// whatever was left whenever the WAL was big took a quarter of its time under load; deciding by
+/// the WAL file's size (which stays at its largest after the WAL starts over) had the writer
+/// checkpoint after two groups in five, half of its time.
 fn writer(
     mut conn: Connection,
     rx: mpsc::Receiver<Box<dyn Job>>,
     group: bool,
     commits: &AtomicU64,
     on_commit: Option<CommitHook>,
-    wal: &WalChecks,
+    wal: &WalProgress,
+    nudge: &mpsc::Sender<()>,
 ) {
     let limit = if group { MAX_BATCH } else { 1 };
+    let (mut generation, mut last) = (0u32, 0u32);
     let mut nudged = false;
     while let Ok(first) = rx.recv() {
         let mut batch = vec![first];
@@ -482,28 +566,37 @@ fn writer(
             }
         }
         commit_group(&mut conn, batch, commits, on_commit.as_ref());
-        if !std::fs::metadata(&wal.wal).is_ok_and(|m| m.len() > WAL_LIMIT_BYTES) {
+        let frames = WAL_FRAMES.with(Cell::get);
+        if frames < last {
+            // The WAL started over with this commit.
+            generation = generation.wrapping_add(1);
+            nudged = false;
+        }
+        last = frames;
+        wal.written
+            .store(pack(generation, frames), Ordering::Release);
+        if frames <= WAL_LIMIT_FRAMES {
             continue;
         }
-        if wal.caught_up.swap(false, Ordering::AcqRel) {
-            nudged = false;
-            if let Err(e) = conn.execute_batch("PRAGMA wal_checkpoint(PASSIVE);") {
+        let (copied_in, copied) = unpack(wal.copied.load(Ordering::Acquire));
+        let left = if copied_in == generation {
+            frames.saturating_sub(copied)
+        } else {
+            frames
+        };
+        // Past twice the limit the checkpoint thread is not keeping up (writes faster than it
+        // copies and syncs): the writer copies what is left, however much, to keep the WAL
+        // bounded.
+        if left <= WRITER_CHECKPOINT_FRAMES || frames > 2 * WAL_LIMIT_FRAMES {
+            wal.writer_checkpoints.fetch_add(1, Ordering::Relaxed);
+            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
                 tracing::debug!(error = %e, "WAL checkpoint by the writer did not run");
             }
         } else if !nudged {
             // The checkpoint thread may be asleep for most of CHECKPOINT_INTERVAL.
-            nudged = wal.nudge.send(()).is_ok();
+            nudged = nudge.send(()).is_ok();
         }
     }
-}
-
-/// What the writer needs to keep the WAL bounded (see [`writer`]).
-struct WalChecks {
-    wal: PathBuf,
-    /// Set by the checkpoint thread after each checkpoint.
-    caught_up: Arc<AtomicBool>,
-    /// Wakes the checkpoint thread.
-    nudge: mpsc::Sender<()>,
 }
 
 /// Runs a group of jobs in one transaction, each in its own savepoint, commits once, then

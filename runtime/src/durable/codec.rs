@@ -17,7 +17,7 @@
 
 use crate::__gen::{Ctx, Event, FlowDef, Headers, NodeIx, Registry, Spawn, Value};
 use crate::engine::Work;
-use crate::store::{redact_headers, ClaimedWork, NewWork, WorkBase, WorkId, WorkKind};
+use crate::store::{is_secret_header, ClaimedWork, NewWork, WorkBase, WorkId, WorkKind, REDACTED};
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes.
@@ -82,11 +82,13 @@ struct Versioned {
 }
 
 fn redacted(headers: &Headers) -> Vec<(String, String)> {
-    let pairs: Vec<(String, String)> = headers
+    headers
         .iter()
-        .map(|(n, v)| (n.to_string(), v.to_string()))
-        .collect();
-    redact_headers(&pairs)
+        .map(|(n, v)| {
+            let v = if is_secret_header(n) { REDACTED } else { v };
+            (n.to_string(), v.to_string())
+        })
+        .collect()
 }
 
 fn headers_from(pairs: &[(String, String)]) -> Headers {
@@ -161,7 +163,7 @@ fn to_json<T: Serialize>(v: &T) -> Result<Vec<u8>, CodecError> {
 /// Redacts an event's secret-bearing headers, as its stored form has them: work handed to the
 /// workers from memory must see what a run resumed from the store sees.
 pub fn redact_event(event: &mut Event) {
-    event.headers = headers_from(&redacted(&event.headers));
+    event.headers.redact(is_secret_header, REDACTED);
 }
 
 /// [`redact_event`] for the context a work item carries, if any.

@@ -235,6 +235,15 @@ impl Headers {
             .map(|(_, v)| v)
     }
 
+    /// Replaces the value of every header whose name `secret` picks with `replacement`, in place.
+    pub fn redact(&mut self, secret: impl Fn(&str) -> bool, replacement: &str) {
+        for (n, v) in &mut self.entries {
+            if secret(n) {
+                *v = Value::String(replacement.to_owned());
+            }
+        }
+    }
+
     pub fn iter(&self) -> impl Iterator<Item = (&str, &str)> {
         self.entries
             .iter()

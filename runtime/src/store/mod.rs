@@ -563,21 +563,28 @@ pub struct PruneRequest {
 pub const REDACTED: &str = "[redacted]";
 
 /// Whether a header may carry a secret (signature, token, credentials) and must not be stored.
+/// Any case; no allocation (it runs for every header of every stored delivery).
 pub fn is_secret_header(name: &str) -> bool {
-    let n = name.to_ascii_lowercase();
-    matches!(
-        n.as_str(),
-        "authorization" | "proxy-authorization" | "cookie" | "set-cookie"
-    ) || [
+    const EXACT: [&str; 4] = [
+        "authorization",
+        "proxy-authorization",
+        "cookie",
+        "set-cookie",
+    ];
+    const PARTS: [&str; 6] = [
         "signature",
         "token",
         "secret",
         "api-key",
         "apikey",
         "password",
-    ]
-    .iter()
-    .any(|w| n.contains(w))
+    ];
+    let n = name.as_bytes();
+    EXACT.iter().any(|e| name.eq_ignore_ascii_case(e))
+        || PARTS.iter().any(|p| {
+            n.windows(p.len())
+                .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+        })
 }
 
 /// Replaces the values of secret-bearing headers with [`REDACTED`].
@@ -656,4 +663,57 @@ pub trait Store: Send + Sync + 'static {
     ) -> impl Future<Output = Result<u64>> + Send;
     /// Prunes old deliveries (see [`PruneRequest`]); returns how many were removed.
     fn prune(&self, req: PruneRequest) -> impl Future<Output = Result<u64>> + Send;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secret_headers_are_recognised_in_any_case() {
+        for secret in [
+            "Authorization",
+            "proxy-authorization",
+            "COOKIE",
+            "Set-Cookie",
+            "X-Hub-Signature-256",
+            "Stripe-Signature",
+            "X-Shopify-Hmac-Sha256-Signature",
+            "X-Twilio-Idempotency-Token",
+            "x-gitlab-token",
+            "X-Webhook-Secret",
+            "X-Api-Key",
+            "x-apikey",
+            "X-Password",
+        ] {
+            assert!(is_secret_header(secret), "{secret} must be redacted");
+        }
+        for plain in [
+            "Content-Type",
+            "X-GitHub-Delivery",
+            "X-GitHub-Event",
+            "User-Agent",
+            "webhook-id",
+            "Cookies-Count-Not",
+            "sig",
+            "",
+        ] {
+            assert!(!is_secret_header(plain), "{plain} is not a secret");
+        }
+    }
+
+    #[test]
+    fn redact_headers_replaces_only_secret_values() {
+        let h = vec![
+            ("X-Hub-Signature-256".to_string(), "sha256=ab".to_string()),
+            ("Content-Type".to_string(), "application/json".to_string()),
+        ];
+        assert_eq!(
+            redact_headers(&h),
+            vec![
+                ("X-Hub-Signature-256".to_string(), REDACTED.to_string()),
+                ("Content-Type".to_string(), "application/json".to_string()),
+            ]
+        );
+    }
 }

@@ -710,10 +710,30 @@ fn lookup_key(c: &Connection, key: &str) -> Result<Option<Existing>> {
     }
 }
 
+/// A delivery's columns that take work to build (its redacted headers and its answer's headers
+/// as JSON), built on the caller's thread: the writer thread is the store's bottleneck.
+struct Encoded {
+    headers: String,
+    answer_headers: Option<String>,
+}
+
+impl Encoded {
+    fn of(d: &NewDelivery) -> Result<Self> {
+        Ok(Self {
+            headers: headers_to_json(&redact_headers(&d.headers))?,
+            answer_headers: d
+                .answer
+                .as_ref()
+                .map(|a| headers_to_json(&a.headers))
+                .transpose()?,
+        })
+    }
+}
+
 /// Stores a delivery, or reports the first one with its dedup key. The insert is tried first
 /// (the unique dedup key decides): a repeat is rare, a lookup before every insert is not.
-fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
-    match insert_row(t, d) {
+fn insert_one(t: &Connection, d: &NewDelivery, e: &Encoded) -> Result<InsertOutcome> {
+    match insert_row(t, d, e) {
         Ok(()) => {}
         Err(e @ rusqlite::Error::SqliteFailure(f, _))
             if f.code == rusqlite::ErrorCode::ConstraintViolation =>
@@ -734,18 +754,10 @@ fn insert_one(t: &Connection, d: &NewDelivery) -> Result<InsertOutcome> {
     Ok(InsertOutcome::Inserted)
 }
 
-fn insert_row(t: &Connection, d: &NewDelivery) -> rusqlite::Result<()> {
-    let json = |h: &[(String, String)]| {
-        serde_json::to_string(h).map_err(|e| rusqlite::Error::ToSqlConversionFailure(Box::new(e)))
-    };
-    let headers = json(&redact_headers(&d.headers))?;
-    let (a_status, a_headers, a_body) = match &d.answer {
-        Some(a) => (
-            Some(i64::from(a.status)),
-            Some(json(&a.headers)?),
-            Some(a.body.as_slice()),
-        ),
-        None => (None, None, None),
+fn insert_row(t: &Connection, d: &NewDelivery, e: &Encoded) -> rusqlite::Result<()> {
+    let (a_status, a_body) = match &d.answer {
+        Some(a) => (Some(i64::from(a.status)), Some(a.body.as_slice())),
+        None => (None, None),
     };
     t.prepare_cached(
         "INSERT INTO deliveries (id, event_id, dedup_key, tenant, event_type, flow, received_at_ms, \
@@ -760,11 +772,11 @@ fn insert_row(t: &Connection, d: &NewDelivery) -> rusqlite::Result<()> {
         d.event_type,
         d.flow,
         d.received_at_ms,
-        headers,
+        e.headers,
         d.body,
         d.verdict.as_str(),
         a_status,
-        a_headers,
+        e.answer_headers,
         a_body,
         d.build_id,
         d.replay_of.as_ref().map(|r| r.0.clone()),
@@ -1168,7 +1180,14 @@ fn get_in(t: &Connection, id: &DeliveryId) -> Result<Option<DeliveryDetail>> {
 
 impl Store for SqliteStore {
     async fn insert(&self, d: NewDelivery) -> Result<InsertOutcome> {
-        self.write(true, move |t| insert_one(t, &d)).await
+        let encoded = Encoded::of(&d)?;
+        // Shared with the job so that the last owner, which frees the body and the rest, is this
+        // task and not the writer thread (freeing memory another thread allocated is slow in
+        // glibc's allocator, and the writer is the bottleneck).
+        let d = Arc::new((d, encoded));
+        let job = d.clone();
+        self.write(true, move |t| insert_one(t, &job.0, &job.1))
+            .await
     }
 
     async fn lookup(&self, dedup_key: String) -> Result<Option<Existing>> {

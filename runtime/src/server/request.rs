@@ -189,7 +189,7 @@ pub fn parse_payload(content_type: Option<&str>, body: &[u8]) -> Result<Value, A
 
 /// [`parse_payload`]; with `keep`, a JSON object body gets only the top-level fields `keep`
 /// accepts ([`json_fields`]).
-fn parse_payload_keeping(
+pub(crate) fn parse_payload_keeping(
     content_type: Option<&str>,
     body: &[u8],
     keep: Option<&dyn Fn(&str) -> bool>,

@@ -323,12 +323,12 @@ async fn the_wal_stays_bounded_under_sustained_writes() -> R {
         "the WAL reached {} MiB for 160 MiB written",
         largest / 1024 / 1024
     );
-    // The writer finishes about one checkpoint per WAL_LIMIT_FRAMES (32 MiB) written, not one
+    // The writer finishes at most one checkpoint per WAL_LIMIT_FRAMES (32 MiB) written, not one
     // after every checkpoint of the checkpoint thread (it did when it went by the file's size,
     // which stays at its largest after the WAL starts over: 40% of its groups under load).
     let by_writer = s.writer_checkpoints();
     assert!(
-        (1..=8).contains(&by_writer),
+        (1..=6).contains(&by_writer),
         "the writer ran {by_writer} checkpoints for 160 MiB written"
     );
     Ok(())

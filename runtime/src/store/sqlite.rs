@@ -351,8 +351,8 @@ impl SqliteStore {
         self.group_commits.load(Ordering::Relaxed)
     }
 
-    /// How many checkpoints the writer thread ran itself to start the WAL over (see [`writer`]):
-    /// about one per [`WAL_LIMIT_FRAMES`] written under sustained load, none when idle.
+    /// How many checkpoints the writer thread completed itself to start the WAL over (see
+    /// [`writer`]): at most one per [`WAL_LIMIT_FRAMES`] written, none when idle.
     pub fn writer_checkpoints(&self) -> u64 {
         self.wal.writer_checkpoints.load(Ordering::Relaxed)
     }
@@ -588,9 +588,20 @@ fn writer(
         // copies and syncs): the writer copies what is left, however much, to keep the WAL
         // bounded.
         if left <= WRITER_CHECKPOINT_FRAMES || frames > 2 * WAL_LIMIT_FRAMES {
-            wal.writer_checkpoints.fetch_add(1, Ordering::Relaxed);
-            if let Err(e) = conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())) {
-                tracing::debug!(error = %e, "WAL checkpoint by the writer did not run");
+            // (busy, frames in the WAL, frames copied): busy while the checkpoint thread is in
+            // the middle of one; then the writer tries again after its next group.
+            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            }) {
+                Ok((0, log, copied)) if log == copied => {
+                    wal.writer_checkpoints.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(_) => {}
+                Err(e) => tracing::debug!(error = %e, "WAL checkpoint by the writer did not run"),
             }
         } else if !nudged {
             // The checkpoint thread may be asleep for most of CHECKPOINT_INTERVAL.

@@ -307,7 +307,7 @@ async fn the_wal_stays_bounded_under_sustained_writes() -> R {
         tasks.push(tokio::spawn(async move {
             for i in 0..40 {
                 let mut d = c::sample(&format!("wal-{t}-{i}"), "push", 1);
-                d.body = vec![b'x'; 64 * 1024];
+                d.body = vec![b'x'; 64 * 1024].into();
                 s.insert(d).await?;
             }
             Ok::<(), StoreError>(())

@@ -76,7 +76,7 @@ pub async fn replay<S: Store>(
         flow: flow.name.to_string(),
         received_at_ms: now_ms(),
         headers: original.headers.clone(),
-        body: original.body.clone(),
+        body: original.body.clone().into(),
         verdict: s.verdict,
         answer: None,
         build_id: build_id.to_string(),

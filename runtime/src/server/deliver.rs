@@ -125,7 +125,7 @@ pub(super) async fn deliver(
                 )
             })
             .collect(),
-        body: v.body.to_vec(),
+        body: v.body.clone(),
         verdict,
         answer: Some(answer),
         build_id: durable.build_id().to_string(),

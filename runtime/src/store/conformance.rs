@@ -29,7 +29,7 @@ pub fn sample(key: &str, event_type: &str, at_ms: i64) -> NewDelivery {
             ("Cookie".into(), "session=1".into()),
             ("X-GitHub-Event".into(), "push".into()),
         ],
-        body: format!("{{\"key\":\"{key}\"}}").into_bytes(),
+        body: format!("{{\"key\":\"{key}\"}}").into_bytes().into(),
         verdict: Verdict::Valid,
         answer: Some(Answer {
             status: 202,

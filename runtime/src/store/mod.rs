@@ -230,8 +230,8 @@ pub struct NewDelivery {
     pub received_at_ms: i64,
     /// Request headers. Secret-bearing headers are redacted by the store ([`redact_headers`]).
     pub headers: Vec<(String, String)>,
-    /// The raw body.
-    pub body: Vec<u8>,
+    /// The raw body (shared with the request that brought it: not copied).
+    pub body: bytes::Bytes,
     /// Signature verdict.
     pub verdict: Verdict,
     /// The answer, when known at insert time (it is, for flows that answer before their work).
@@ -579,12 +579,16 @@ pub fn is_secret_header(name: &str) -> bool {
         "apikey",
         "password",
     ];
-    let n = name.as_bytes();
-    EXACT.iter().any(|e| name.eq_ignore_ascii_case(e))
-        || PARTS.iter().any(|p| {
-            n.windows(p.len())
-                .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
-        })
+    if name.bytes().any(|b| b.is_ascii_uppercase()) {
+        // Rare: names from HTTP (`http::HeaderName`) are lower case already.
+        let n = name.as_bytes();
+        return EXACT.iter().any(|e| name.eq_ignore_ascii_case(e))
+            || PARTS.iter().any(|p| {
+                n.windows(p.len())
+                    .any(|w| w.eq_ignore_ascii_case(p.as_bytes()))
+            });
+    }
+    EXACT.contains(&name) || PARTS.iter().any(|p| name.contains(p))
 }
 
 /// Replaces the values of secret-bearing headers with [`REDACTED`].
@@ -688,7 +692,11 @@ mod tests {
         ] {
             assert!(is_secret_header(secret), "{secret} must be redacted");
         }
+        for secret in ["x-hub-signature-256", "authorization", "x-gitlab-token"] {
+            assert!(is_secret_header(secret), "{secret} must be redacted");
+        }
         for plain in [
+            "content-type",
             "Content-Type",
             "X-GitHub-Delivery",
             "X-GitHub-Event",

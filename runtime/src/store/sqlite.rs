@@ -809,7 +809,7 @@ fn insert_row(t: &Connection, d: &NewDelivery, e: &Encoded) -> rusqlite::Result<
         d.flow,
         d.received_at_ms,
         e.headers,
-        d.body,
+        d.body.as_ref(),
         d.verdict.as_str(),
         a_status,
         e.answer_headers,

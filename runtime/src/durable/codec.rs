@@ -1,19 +1,23 @@
 //! The stored form of work after the answer: [`Work`] to [`NewWork`] and back.
 //!
-//! A continuation keeps the run's [`Ctx`] (the delivery as the flow saw it, the outputs of the
-//! nodes that ran, the error in scope, the run's path, flows it asked to start) as JSON with a
-//! version field `v`; a flow started by `async` keeps its payload and path the same way. The
-//! store treats both as opaque bytes. Headers that may carry secrets are redacted in the stored
-//! form, exactly as in the stored request ([`crate::store::redact_headers`]), so a resumed run
-//! sees `[redacted]` where the live one saw a signature or token.
+//! A continuation keeps what of the run's [`Ctx`] the store does not hold already (the outputs
+//! of the nodes that ran, the error in scope, the run's path, flows it asked to start, the
+//! payload of a flow started by `async`) as JSON with a version field `v`; a flow started by
+//! `async` keeps its payload and path the same way. The store treats both as opaque bytes.
 //!
-//! The payload of the flow a delivery triggered (the run whose path is `""`) is not stored again:
-//! it is the delivery's body, parsed by its `Content-Type` exactly as when it arrived, so the
-//! stored form leaves it out and a resumed run rebuilds it from the stored body.
+//! The delivery as the flow saw it (tenant, event type, delivery id, headers) is the stored
+//! delivery's, which every claimed item comes with ([`WorkBase`]): a resumed run takes it from
+//! there, with the headers that may carry secrets redacted as stored
+//! ([`crate::store::redact_headers`]), so it sees `[redacted]` where the live one saw a
+//! signature or token. The payload of the flow a delivery triggered (the run whose path is `""`)
+//! is the delivery's body, parsed by its `Content-Type` as when it arrived.
 //!
-//! Version history: 1 — the first. A reader must accept every version it was ever written in;
-//! a newer version than it knows is an error (the work goes dead with that error, and
-//! `deliveries retry-dead` runs it again under a hookflow that knows it).
+//! Version history: 1 — the first, with the delivery (`event`: tenant, event type, id,
+//! redacted headers, and the payload of an `async` run) repeated in every continuation; 2 —
+//! without it (the headers were most of a continuation's bytes), the payload of an `async` run
+//! at the top level. A reader must accept every version it was ever written in; a newer version
+//! than it knows is an error (the work goes dead with that error, and `deliveries retry-dead`
+//! runs it again under a hookflow that knows it).
 
 use crate::__gen::{Ctx, Event, FlowDef, Headers, NodeIx, Registry, Spawn, Value};
 use crate::engine::Work;
@@ -21,7 +25,7 @@ use crate::store::{is_secret_header, ClaimedWork, NewWork, WorkBase, WorkId, Wor
 use serde::{Deserialize, Serialize};
 
 /// The version this build writes.
-pub const STATE_VERSION: u32 = 1;
+pub const STATE_VERSION: u32 = 2;
 
 /// Why stored work cannot be turned back into [`Work`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -38,7 +42,8 @@ pub enum CodecError {
     Encode(String),
 }
 
-#[derive(Serialize, Deserialize)]
+/// Version 1's copy of the delivery (read, no longer written).
+#[derive(Deserialize)]
 struct StoredEvent {
     tenant: Value,
     event_type: Value,
@@ -46,7 +51,7 @@ struct StoredEvent {
     /// `[name, value]` pairs, lower-case names, secrets redacted.
     headers: Vec<(String, String)>,
     /// Absent for the triggered flow's run: its payload is the delivery's body.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default)]
     payload: Option<Value>,
 }
 
@@ -60,7 +65,13 @@ struct StoredSpawn {
 #[derive(Serialize, Deserialize)]
 struct StoredCtx {
     v: u32,
-    event: StoredEvent,
+    /// Version 1 only.
+    #[serde(default, skip_serializing)]
+    event: Option<StoredEvent>,
+    /// The payload of a flow started by `async`; absent for the triggered flow's run (its payload
+    /// is the delivery's body). Version 2.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    payload: Option<Value>,
     outputs: Vec<Value>,
     error: Value,
     path: String,
@@ -81,16 +92,6 @@ struct Versioned {
     v: u32,
 }
 
-fn redacted(headers: &Headers) -> Vec<(String, String)> {
-    headers
-        .iter()
-        .map(|(n, v)| {
-            let v = if is_secret_header(n) { REDACTED } else { v };
-            (n.to_string(), v.to_string())
-        })
-        .collect()
-}
-
 fn headers_from(pairs: &[(String, String)]) -> Headers {
     let mut h = Headers::new();
     for (n, v) in pairs {
@@ -105,13 +106,8 @@ pub fn encode(work: &Work) -> Result<NewWork, CodecError> {
         Work::Continue { flow, at, ctx } => {
             let stored = StoredCtx {
                 v: STATE_VERSION,
-                event: StoredEvent {
-                    tenant: ctx.event.tenant.clone(),
-                    event_type: ctx.event.event_type.clone(),
-                    delivery_id: ctx.event.delivery_id.clone(),
-                    headers: redacted(&ctx.event.headers),
-                    payload: (!ctx.path.is_empty()).then(|| ctx.event.payload.clone()),
-                },
+                event: None,
+                payload: (!ctx.path.is_empty()).then(|| ctx.event.payload.clone()),
                 outputs: ctx.outputs.clone(),
                 error: ctx.error.clone(),
                 path: ctx.path.clone(),
@@ -266,18 +262,28 @@ pub fn decode(claimed: &ClaimedWork, flows: &'static Registry) -> Result<Work, C
                     path: sp.path,
                 });
             }
-            let payload = match s.event.payload {
-                Some(p) => p,
-                None => body_payload(&claimed.base, def)?,
-            };
-            let ctx = Ctx {
-                event: Event {
-                    tenant: s.event.tenant,
-                    event_type: s.event.event_type,
-                    delivery_id: s.event.delivery_id,
-                    payload,
-                    headers: headers_from(&s.event.headers),
+            let mut event = match s.event {
+                Some(e) => Event {
+                    tenant: e.tenant,
+                    event_type: e.event_type,
+                    delivery_id: e.delivery_id,
+                    payload: e.payload.unwrap_or(Value::Null),
+                    headers: headers_from(&e.headers),
                 },
+                None if v == 1 => {
+                    return Err(CodecError::Corrupt("version 1 without `event`".into()))
+                }
+                None => {
+                    let mut e = base_event(&claimed.base);
+                    e.payload = s.payload.unwrap_or(Value::Null);
+                    e
+                }
+            };
+            if s.path.is_empty() {
+                event.payload = body_payload(&claimed.base, def)?;
+            }
+            let ctx = Ctx {
+                event,
                 outputs: s.outputs,
                 error: s.error,
                 spawns,
@@ -363,7 +369,9 @@ mod tests {
                 body: br#"{"n": 1}"#.to_vec(),
                 event_type: "push".into(),
                 event_id: "d-1".into(),
+                // As the store keeps them: redacted.
                 headers: vec![
+                    ("x-hub-signature-256".into(), REDACTED.into()),
                     ("x-github-event".into(), "push".into()),
                     ("content-type".into(), "application/json".into()),
                 ],
@@ -397,8 +405,12 @@ mod tests {
             WorkKind::Continue { state, .. } => String::from_utf8_lossy(state).into_owned(),
             WorkKind::Start { .. } => panic!("a continuation"),
         };
-        assert!(text.starts_with(r#"{"v":1,"#), "{text}");
+        assert!(text.starts_with(r#"{"v":2,"#), "{text}");
         assert!(!text.contains("sha256=abc"), "secrets never stored: {text}");
+        assert!(
+            !text.contains("x-github-event"),
+            "the delivery's headers are the stored delivery's, not repeated: {text}"
+        );
         let back = decode(&claimed(stored), &FLOWS)?;
         let Work::Continue { flow, at, ctx: got } = back else {
             panic!("a continuation")
@@ -418,6 +430,65 @@ mod tests {
             got.event.headers.get("x-github-event"),
             Some(&Value::from("push"))
         );
+        Ok(())
+    }
+
+    #[test]
+    fn version_1_continuations_are_still_read() -> Result<(), CodecError> {
+        // As hookflow wrote them before version 2: the delivery repeated in `event`.
+        let mut c = claimed(NewWork {
+            id: WorkId::new_random(),
+            flow: "f".into(),
+            kind: WorkKind::Continue {
+                node: 1,
+                state_version: 1,
+                state: br#"{"v":1,"event":{"tenant":"acme","event_type":"push","delivery_id":"d-1","headers":[["x-hub-signature-256","[redacted]"],["x-github-event","push"]]},"outputs":[{"status":202},null],"error":null,"path":""}"#.to_vec(),
+            },
+        });
+        let Work::Continue { at, ctx, .. } = decode(&c, &FLOWS)? else {
+            panic!("a continuation")
+        };
+        assert_eq!(at, 1);
+        assert_eq!(ctx.outputs[0], serde_json::json!({"status": 202}));
+        assert_eq!(
+            ctx.event.payload,
+            serde_json::json!({"n": 1}),
+            "from the body"
+        );
+        assert_eq!(
+            ctx.event.headers.get("x-hub-signature-256"),
+            Some(&Value::from("[redacted]"))
+        );
+        // An `async` run's payload was inside `event`.
+        c.kind = WorkKind::Continue {
+            node: 1,
+            state_version: 1,
+            state: br#"{"v":1,"event":{"tenant":"acme","event_type":"push","delivery_id":"d-1","headers":[],"payload":{"p":7}},"outputs":[null,null],"error":null,"path":"/go"}"#.to_vec(),
+        };
+        let Work::Continue { ctx, .. } = decode(&c, &FLOWS)? else {
+            panic!("a continuation")
+        };
+        assert_eq!(ctx.event.payload, serde_json::json!({"p": 7}));
+        assert_eq!(ctx.path, "/go");
+        Ok(())
+    }
+
+    #[test]
+    fn an_async_runs_payload_round_trips() -> Result<(), CodecError> {
+        let mut ctx = Ctx::new(event(), &FLOW);
+        ctx.event.payload = serde_json::json!({"p": [1, 2]});
+        ctx.path = "/go".into();
+        let c = claimed(encode(&Work::Continue {
+            flow: "f",
+            at: 1,
+            ctx: Box::new(ctx),
+        })?);
+        let Work::Continue { ctx: got, .. } = decode(&c, &FLOWS)? else {
+            panic!("a continuation")
+        };
+        assert_eq!(got.event.payload, serde_json::json!({"p": [1, 2]}));
+        assert_eq!(got.event.tenant, Value::from("acme"));
+        assert_eq!(got.event.event_type, Value::from("push"));
         Ok(())
     }
 

@@ -3,7 +3,7 @@
 # after its answer, in one run of one server (BENCHMARKS.md, "Durable deliveries").
 #
 #   bench/ack_rate.sh            # DURATION=10s CONNS=32 by default
-#   WORKERS=32 bench/ack_rate.sh # worker.pool_size (default 8): 32 keeps up with the load
+#   WORKERS=8 bench/ack_rate.sh  # worker.pool_size (default 32, which keeps up with the load)
 #
 # The server is the testbed binary (testbed/flows): `bench.plain` answers 202 and is done
 # (recorded in the background); `bench.ack` answers the same 202 with a script after its answer,
@@ -66,7 +66,7 @@ load() {
     eval "RPS_$1=$rps"
 }
 
-echo "Acknowledged deliveries: wrk -t1 -c$CONNS -d$DURATION, 7.3 KB GitHub push, unique delivery ids, worker.pool_size ${WORKERS:-8 (default)}, $(nproc) cores"
+echo "Acknowledged deliveries: wrk -t1 -c$CONNS -d$DURATION, 7.3 KB GitHub push, unique delivery ids, worker.pool_size ${WORKERS:-32 (default)}, $(nproc) cores"
 load plain bench.plain
 commits_before=$(metric hookflow_store_commit_duration_seconds_count "")
 load durable bench.ack

@@ -37,7 +37,11 @@ const DEDUP_KEYS: &[&str] = &["headers", "body_hash", "event_types"];
 const DEDUP_RULE_KEYS: &[&str] = &["headers", "payload_field", "body_hash"];
 
 /// Defaults (docs/configuration.md lists them).
-pub const DEFAULT_POOL_SIZE: u64 = 8;
+///
+/// 32 workers: work after the answer mostly waits on other services, and on 2 cores 32 keep up
+/// with ~16k deliveries/s of a one-script continuation where 8 fell 10 s behind in 10 s
+/// (`WORKERS=8 bench/ack_rate.sh`). A crash repeats at most this many items.
+pub const DEFAULT_POOL_SIZE: u64 = 32;
 pub const DEFAULT_MAX_ATTEMPTS: u64 = 8;
 pub const DEFAULT_RETRY_BASE_MS: u64 = 1_000;
 pub const DEFAULT_RETRY_MAX_MS: u64 = 600_000;
@@ -643,7 +647,7 @@ mod tests {
     #[test]
     fn defaults_are_valid() {
         let d = DurableSettings::default();
-        assert_eq!(d.worker.pool_size, 8);
+        assert_eq!(d.worker.pool_size, 32);
         assert_eq!(d.worker.backoff.max_attempts(), 8);
         assert_eq!(d.max_pending_work, DEFAULT_MAX_PENDING_WORK);
         assert!(d

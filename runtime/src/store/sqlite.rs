@@ -488,8 +488,8 @@ fn unpack(v: u64) -> (u32, u32) {
 }
 
 /// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] (PASSIVE: never waits for
-/// the writer or readers), every 10 ms while the WAL is past half its limit, at once when the
-/// writer nudges it, and once more at close. After each, records how many frames are copied.
+/// the writer or readers), every 10 ms while the WAL is past half its limit, back to back past
+/// it, at once when the writer nudges it, and once more at close. After each, records how many frames are copied.
 ///
 /// SQLite syncs the database file only after a checkpoint that reached the end of the WAL,
 /// which under load is only ever the writer's (see [`writer`]): that sync then wrote back
@@ -503,6 +503,7 @@ fn checkpoint_loop(
     wal: &WalProgress,
     stop: &mpsc::Receiver<()>,
 ) {
+    // The frames copied in total, after each checkpoint (`None` if it did not run).
     let checkpoint = || {
         let (generation, frames) = unpack(wal.written.load(Ordering::Acquire));
         match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(2)) {
@@ -515,19 +516,30 @@ fn checkpoint_loop(
                 let copied = u32::try_from(copied).unwrap_or(0);
                 wal.copied
                     .store(pack(generation, copied), Ordering::Release);
+                Some(copied)
             }
-            Err(e) => tracing::debug!(error = %e, "WAL checkpoint did not run"),
+            Err(e) => {
+                tracing::debug!(error = %e, "WAL checkpoint did not run");
+                None
+            }
         }
     };
     let mut wait = CHECKPOINT_INTERVAL;
+    let mut before = None;
     while let Ok(()) | Err(mpsc::RecvTimeoutError::Timeout) = stop.recv_timeout(wait) {
-        checkpoint();
+        let copied = checkpoint();
         let (_, frames) = unpack(wal.written.load(Ordering::Acquire));
-        wait = if frames > WAL_LIMIT_FRAMES / 2 {
+        // Past the limit, the next pass at once (the writer's share is what the last pass left;
+        // measured: its longest copy 13-21 ms with a 10 ms pause here, 4-7 ms without), unless
+        // this one copied nothing (a reader holding old frames): then no busy loop.
+        wait = if frames > WAL_LIMIT_FRAMES && copied.is_some() && copied != before {
+            std::time::Duration::ZERO
+        } else if frames > WAL_LIMIT_FRAMES / 2 {
             std::time::Duration::from_millis(10)
         } else {
             CHECKPOINT_INTERVAL
         };
+        before = copied;
     }
     checkpoint();
 }

@@ -3,9 +3,10 @@
 //!
 //! **Group commit.** Every write (an insert, a claim, a completion, ...) is a job queued to the
 //! writer thread. The thread takes every job queued while it was busy (up to [`MAX_BATCH`]), runs
-//! each in its own savepoint of one transaction, and commits once: many concurrent deliveries and
-//! work items share one fsync. A job that fails rolls back its savepoint only; if the commit
-//! fails, every job in the group gets the error. Nothing is answered before its commit.
+//! them in one transaction, and commits once: many concurrent deliveries and work items share
+//! one fsync. A job that fails is undone alone (the group runs again with a savepoint per job,
+//! see [`commit_group`]); if the commit fails, every job in the group gets the error. Nothing is
+//! answered before its commit.
 //!
 //! `synchronous=FULL` by default: in WAL mode NORMAL may lose the last commits on power loss,
 //! which would break "never a 2xx for something not stored". Group commit pays for it.

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Acknowledged deliveries per second with the durable store, against the same flow with nothing
-# after its answer, in one run of one server (BENCHMARKS.md, "Durable deliveries").
+# after its answer, in one run: the same binary and configuration, each flow on a fresh state
+# directory (BENCHMARKS.md, "Durable deliveries").
 #
 #   bench/ack_rate.sh            # DURATION=10s CONNS=32 by default
 #   WORKERS=8 bench/ack_rate.sh  # worker.pool_size (default 32, which keeps up with the load)
@@ -40,13 +41,23 @@ JSON
 
 push_lua "$OUT/post.lua" "$PAYLOAD"
 
-RUST_LOG=warn "$BIN" serve "$OUT/bundle" --listen "127.0.0.1:$PORT" >"$OUT/serve.log" 2>&1 &
-PID=$!
-trap 'kill $PID 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do
-    (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
-    sleep 0.1
-done
+# start NAME: the server on a fresh state directory (each flow is measured on an empty store:
+# the second would otherwise insert into the first one's 2 GB of deliveries).
+PID=
+start() {
+    rm -rf "$OUT/bundle/state"
+    RUST_LOG=warn "$BIN" serve "$OUT/bundle" --listen "127.0.0.1:$PORT" >"$OUT/$1.log" 2>&1 &
+    PID=$!
+    for _ in $(seq 1 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null && break
+        sleep 0.1
+    done
+}
+stop() {
+    kill "$PID" 2>/dev/null || true
+    wait "$PID" 2>/dev/null || true
+}
+trap stop EXIT
 
 metric() { # metric NAME LABELS: the value of one series from /metrics
     curl -s "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" -v l="$2" '$1 == m l {print $2}'
@@ -67,8 +78,10 @@ load() {
 }
 
 echo "Acknowledged deliveries: wrk -t1 -c$CONNS -d$DURATION, 7.3 KB GitHub push, unique delivery ids, worker.pool_size ${WORKERS:-32 (default)}, $(nproc) cores"
+start plain
 load plain bench.plain
-commits_before=$(metric hookflow_store_commit_duration_seconds_count "")
+stop
+start durable
 load durable bench.ack
 # Let the workers finish what the run left pending, and time it.
 start=$(date +%s.%N)
@@ -81,11 +94,11 @@ for _ in $(seq 1 600); do
 done
 drain=$(echo "$(date +%s.%N) - $start" | bc)
 [ $drained = yes ] || echo "WARNING: work still pending or running ${drain}s after the run" >&2
-commits=$(( $(metric hookflow_store_commit_duration_seconds_count "") - commits_before ))
+commits=$(metric hookflow_store_commit_duration_seconds_count "")
 sum=$(metric hookflow_store_commit_duration_seconds_sum "")
 done_items=$(sqlite3 "$OUT/bundle/state/hookflow.db" "SELECT COUNT(*) FROM work WHERE status = 'done'")
 dead_items=$(sqlite3 "$OUT/bundle/state/hookflow.db" "SELECT COUNT(*) FROM work WHERE status = 'dead'")
 stored=$(sqlite3 "$OUT/bundle/state/hookflow.db" "SELECT COUNT(*) FROM deliveries")
 echo "work after the answers: $done_items done, $dead_items dead; backlog drained ${drain}s after the run"
-echo "store: $stored deliveries stored; $commits commits during the durable run and drain (all commits since start: mean $(echo "scale=3; $sum * 1000 / $(metric hookflow_store_commit_duration_seconds_count "")" | bc) ms)"
+echo "store: $stored deliveries stored; $commits commits during the durable run and drain (mean $(echo "scale=3; $sum * 1000 / $commits" | bc) ms)"
 echo "ratio durable / nothing after the answer: $(echo "scale=2; $RPS_durable / $RPS_plain" | bc)x (target >= 0.5x)"

@@ -562,9 +562,16 @@ pub struct PruneRequest {
 /// The text stored instead of a redacted header's value.
 pub const REDACTED: &str = "[redacted]";
 
+/// Headers whose names look secret but that carry a sender's delivery id (kept: `deliveries
+/// show` displays the id deduplication used).
+const NOT_SECRET: [&str; 1] = ["x-twilio-idempotency-token"];
+
 /// Whether a header may carry a secret (signature, token, credentials) and must not be stored.
 /// Any case; no allocation (it runs for every header of every stored delivery).
 pub fn is_secret_header(name: &str) -> bool {
+    if NOT_SECRET.iter().any(|n| name.eq_ignore_ascii_case(n)) {
+        return false;
+    }
     const EXACT: [&str; 4] = [
         "authorization",
         "proxy-authorization",
@@ -683,7 +690,6 @@ mod tests {
             "X-Hub-Signature-256",
             "Stripe-Signature",
             "X-Shopify-Hmac-Sha256-Signature",
-            "X-Twilio-Idempotency-Token",
             "x-gitlab-token",
             "X-Webhook-Secret",
             "X-Api-Key",
@@ -696,6 +702,8 @@ mod tests {
             assert!(is_secret_header(secret), "{secret} must be redacted");
         }
         for plain in [
+            "X-Twilio-Idempotency-Token",
+            "x-twilio-idempotency-token",
             "content-type",
             "Content-Type",
             "X-GitHub-Delivery",

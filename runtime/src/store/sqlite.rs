@@ -475,8 +475,16 @@ struct WalProgress {
     written: AtomicU64,
     /// Frames copied into the database file by the last checkpoint.
     copied: AtomicU64,
-    /// Checkpoints the writer ran itself.
+    /// Checkpoints the writer completed itself.
     writer_checkpoints: AtomicU64,
+}
+
+/// One PASSIVE checkpoint: (busy, frames in the WAL, frames copied in total). Busy (1) when
+/// another checkpoint is running; it then copies nothing.
+fn checkpoint_passive(conn: &Connection) -> rusqlite::Result<(i64, i64, i64)> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+    })
 }
 
 fn pack(generation: u32, frames: u32) -> u64 {
@@ -490,14 +498,15 @@ fn unpack(v: u64) -> (u32, u32) {
 
 /// Copies the WAL into the database file every [`CHECKPOINT_INTERVAL`] (PASSIVE: never waits for
 /// the writer or readers), every 10 ms while the WAL is past half its limit, back to back past
-/// it, at once when the writer nudges it, and once more at close. After each, records how many frames are copied.
+/// it, at once when the writer nudges it, and once more at close. After each, records how many
+/// frames are copied.
 ///
 /// SQLite syncs the database file only after a checkpoint that reached the end of the WAL,
 /// which under load is only ever the writer's (see [`writer`]): that sync then wrote back
 /// everything the checkpoints before it had copied, 32 MiB, and held up every commit for 30 ms.
 /// So while the WAL is past half its limit this thread syncs the database file itself after each
-/// checkpoint (through the store's `_db_file`), and the writer's sync has
-/// only its own few frames to write.
+/// checkpoint (through the store's `_db_file`), and the writer's sync has only its own few
+/// frames to write.
 fn checkpoint_loop(
     conn: &Connection,
     db_file: &std::fs::File,
@@ -507,8 +516,8 @@ fn checkpoint_loop(
     // The frames copied in total, after each checkpoint (`None` if it did not run).
     let checkpoint = || {
         let (generation, frames) = unpack(wal.written.load(Ordering::Acquire));
-        match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| r.get::<_, i64>(2)) {
-            Ok(copied) => {
+        match checkpoint_passive(conn) {
+            Ok((_, _, copied)) => {
                 if frames > WAL_LIMIT_FRAMES / 2 {
                     if let Err(e) = db_file.sync_data() {
                         tracing::debug!(error = %e, "cannot sync the database file");
@@ -605,15 +614,9 @@ fn writer(
         // copies and syncs): the writer copies what is left, however much, to keep the WAL
         // bounded.
         if left <= WRITER_CHECKPOINT_FRAMES || frames > 2 * WAL_LIMIT_FRAMES {
-            // (busy, frames in the WAL, frames copied): busy while the checkpoint thread is in
-            // the middle of one; then the writer tries again after its next group.
-            match conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
-                Ok((
-                    r.get::<_, i64>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                ))
-            }) {
+            // Busy while the checkpoint thread is in the middle of one; then the writer tries
+            // again after its next group.
+            match checkpoint_passive(&conn) {
                 Ok((0, log, copied)) if log == copied => {
                     wal.writer_checkpoints.fetch_add(1, Ordering::Relaxed);
                 }
@@ -642,23 +645,23 @@ fn commit_group(
     let began = Instant::now();
     let has_insert = batch.iter().any(|j| j.is_insert());
     let outcome = run_group(conn, &mut batch);
-    let (errors, commit_error) = match outcome {
-        Ok(errors) => (errors, None),
-        Err(e) => (Vec::new(), Some(e)),
-    };
     if let Some(h) = on_commit {
-        h(began.elapsed(), commit_error.is_none());
+        h(began.elapsed(), outcome.is_ok());
     }
-    if commit_error.is_none() && has_insert {
-        commits.fetch_add(1, Ordering::Relaxed);
-    }
-    let mut errors = errors.into_iter();
-    for job in batch {
-        let error = match &commit_error {
-            Some(e) => Some(e.clone()),
-            None => errors.next().flatten(),
-        };
-        job.answer(error);
+    match outcome {
+        Ok(errors) => {
+            if has_insert {
+                commits.fetch_add(1, Ordering::Relaxed);
+            }
+            for (job, error) in batch.into_iter().zip(errors) {
+                job.answer(error);
+            }
+        }
+        Err(e) => {
+            for job in batch {
+                job.answer(Some(e.clone()));
+            }
+        }
     }
 }
 
